@@ -1,0 +1,45 @@
+# proxyarp: selective proxy-ARP for VM hosts.
+#   make demo   the seed topology in network namespaces, end to end (root)
+#   make test   vet, gofmt, unit + replay tests, end-to-end tests (as root)
+
+GO      ?= go
+BIN     := bin/proxyarp
+PKGS    := ./...
+FUZZTIME ?= 30s
+
+.PHONY: all build test vet fmt-check unit demo bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/proxyarp
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# Unit, replay and end-to-end tests. The end-to-end tests need root (they
+# build network namespaces) and skip with a message otherwise.
+test: vet fmt-check
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Unit tests only, no root needed.
+unit:
+	$(GO) test -race -count=1 -short $(PKGS)
+
+demo: build
+	bash docs/demo.sh $(BIN)
+
+# Go benchmarks of the answer path (Decide + answer-set lookup).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./responder/ ./routes/
+
+# A short run of every fuzz target; corpora live in each package's testdata/.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./responder/
+
+clean:
+	rm -rf bin

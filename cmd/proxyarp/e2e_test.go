@@ -1,0 +1,320 @@
+package main
+
+// End-to-end tests of `proxyarp serve` against the CLI contract, in network
+// namespaces (see netns_test.go). Run: go test -race -count=1 -run E2E -v .
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readyTimeout bounds the wait for a freshly started daemon to answer; a
+// -race build on a busy 2-core machine starts in well under a second.
+const readyTimeout = 10 * time.Second
+
+const replyWindow = 500 * time.Millisecond
+
+// TestE2E runs the seed topology with one proxyarp daemon; subtests restore
+// whatever state they change.
+func TestE2E(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	bin := buildBinary(t)
+	tp := newTopology(t, topoOptions{uplink: true, guest2: true, otherLinks: true})
+	d := startDaemon(t, tp.host, bin, "serve", "--uplink", "eth0", "--log-format", "json")
+	{
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		if !p.waitAnswered(t, guest1IP, tp.hostMAC(t), true, readyTimeout) {
+			t.Fatalf("proxyarp did not answer for %s within %v of its start (running: %v)", guest1IP, readyTimeout, d.running())
+		}
+	}
+
+	t.Run("the router reaches both guests by ping through its own ARP", func(t *testing.T) {
+		hostMAC := tp.hostMAC(t)
+		for _, g := range []netip.Addr{guest1IP, guest2IP} {
+			ipn(t, tp.router, "neigh", "flush", "dev", "eth0")
+			if err := pingFrom(tp.router, g, 2*time.Second); err != nil {
+				t.Errorf("router ping %s: %v", g, err)
+				continue
+			}
+			neigh := ipn(t, tp.router, "neigh", "show", g.String(), "dev", "eth0")
+			if !strings.Contains(neigh, hostMAC.String()) {
+				t.Errorf("router's neighbour entry for %s = %q, want lladdr %s (the host's uplink MAC)", g, strings.TrimSpace(neigh), hostMAC)
+			}
+		}
+	})
+
+	t.Run("requests proxyarp must not answer get no reply", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		cases := []struct {
+			name   string
+			target string
+			opt    askOptions
+		}{
+			{"an address routed out a second uplink", "192.0.2.50", askOptions{}},
+			{"an address routed via a gateway on a second uplink", "192.0.2.61", askOptions{}},
+			{"an address covered only by the default route", "203.0.113.9", askOptions{}},
+			{"an address routed back out the uplink", "192.0.2.70", askOptions{}},
+			{"an unrouted address of the block", "192.0.2.99", askOptions{}},
+			{"a blackholed address", "192.0.2.80", askOptions{}},
+			{"a VLAN-tagged request for a guest address", guest1IP.String(), askOptions{vlan: 100}},
+			{"a unicast request for a guest address sent to another MAC", guest1IP.String(),
+				askOptions{dst: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				target := netip.MustParseAddr(c.target)
+				if n := len(p.ask(t, target, hostMAC, replyWindow, c.opt)); n != 0 {
+					t.Errorf("request for %s (%+v): %d replies from the host's MAC within %v, want 0", target, c.opt, n, replyWindow)
+				}
+			})
+		}
+	})
+
+	t.Run("the host's own address is answered by the kernel only", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		if n := len(p.ask(t, hostIP, tp.hostMAC(t), replyWindow, askOptions{})); n != 1 {
+			t.Errorf("request for the host's own %s: %d replies within %v, want exactly 1 (the kernel's)", hostIP, n, replyWindow)
+		}
+	})
+
+	t.Run("a guest address is answered with the uplink MAC", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		t.Run("broadcast request", func(t *testing.T) {
+			replies := p.ask(t, guest1IP, hostMAC, replyWindow, askOptions{})
+			if len(replies) != 1 {
+				t.Fatalf("broadcast request for %s: %d replies within %v, want exactly 1", guest1IP, len(replies), replyWindow)
+			}
+			checkReply(t, replies[0], hostMAC, guest1IP, p.mac, p.ip)
+		})
+		t.Run("unicast request to the uplink MAC", func(t *testing.T) {
+			replies := p.ask(t, guest2IP, hostMAC, replyWindow, askOptions{dst: hostMAC})
+			if len(replies) != 1 {
+				t.Fatalf("unicast request for %s: %d replies within %v, want exactly 1", guest2IP, len(replies), replyWindow)
+			}
+			checkReply(t, replies[0], hostMAC, guest2IP, p.mac, p.ip)
+		})
+	})
+
+	t.Run("a route added at run time is answered and stops being answered when removed", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		target := netip.MustParseAddr("192.0.2.4")
+		if n := len(p.ask(t, target, hostMAC, replyWindow, askOptions{})); n != 0 {
+			t.Fatalf("%s answered (%d replies) before its route exists", target, n)
+		}
+		ipn(t, tp.host, "route", "add", "192.0.2.4/32", "dev", "vif1.0", "src", hostIP.String())
+		t.Cleanup(func() { _, _ = tryRun("ip", "-n", tp.host, "route", "del", "192.0.2.4/32") })
+		if !p.waitAnswered(t, target, hostMAC, true, time.Second) {
+			t.Fatalf("%s not answered within 1 s of `ip route add 192.0.2.4/32 dev vif1.0`", target)
+		}
+		ipn(t, tp.host, "route", "del", "192.0.2.4/32", "dev", "vif1.0")
+		if !p.waitAnswered(t, target, hostMAC, false, time.Second) {
+			t.Fatalf("%s still answered 1 s after its route was removed", target)
+		}
+	})
+
+	t.Run("a guest whose link lost carrier is not answered until carrier returns", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		restore := func() {
+			_, _ = tryRun("ip", "-n", tp.g1, "link", "set", "eth0", "up")
+			// Setting the guest's link down flushed its default route.
+			_, _ = tryRun("ip", "-n", tp.g1, "route", "replace", "default", "via", hostIP.String(), "dev", "eth0", "onlink")
+		}
+		t.Cleanup(restore)
+		ipn(t, tp.g1, "link", "set", "eth0", "down") // vif1.0 loses carrier
+		if !p.waitAnswered(t, guest1IP, hostMAC, false, time.Second) {
+			t.Fatalf("%s still answered 1 s after vif1.0 lost carrier", guest1IP)
+		}
+		if n := len(p.ask(t, guest2IP, hostMAC, replyWindow, askOptions{})); n != 1 {
+			t.Errorf("%s (other guest, carrier intact): %d replies, want 1", guest2IP, n)
+		}
+		restore()
+		if !p.waitAnswered(t, guest1IP, hostMAC, true, 2*time.Second) {
+			t.Fatalf("%s not answered within 2 s of vif1.0 regaining carrier", guest1IP)
+		}
+	})
+
+	t.Run("an uplink deleted and re-created is re-attached", func(t *testing.T) {
+		ipn(t, tp.host, "link", "del", "eth0") // takes the router's end with it
+		time.Sleep(300 * time.Millisecond)     // let proxyarp see the link go
+		if !d.running() {
+			t.Fatalf("proxyarp exited when its uplink was deleted")
+		}
+		tp.createUplink(t)
+		// Deleting 192.0.2.1 made the kernel flush, without RTM_DELROUTE,
+		// every route with "src 192.0.2.1": both guest routes are gone. Put
+		// back g2's (and the uplink's /32) as an operator would, g1's later.
+		ipn(t, tp.host, "route", "replace", guest2IP.String()+"/32", "dev", "vif2.0", "src", hostIP.String())
+		ipn(t, tp.host, "route", "replace", "192.0.2.70/32", "dev", "eth0")
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		if !p.waitAnswered(t, guest2IP, hostMAC, true, 5*time.Second) {
+			t.Fatalf("%s not answered within 5 s of the uplink's re-creation", guest2IP)
+		}
+		if !d.running() {
+			t.Fatalf("proxyarp is no longer running")
+		}
+		if out := ipn(t, tp.host, "route", "show", guest1IP.String()+"/32"); strings.TrimSpace(out) != "" {
+			t.Fatalf("kernel kept the route %q: this test's premise is wrong", out)
+		}
+		if n := len(p.ask(t, guest1IP, hostMAC, replyWindow, askOptions{})); n != 0 {
+			t.Errorf("%s answered (%d replies) although its route was flushed with the uplink's address", guest1IP, n)
+		}
+		ipn(t, tp.host, "route", "replace", guest1IP.String()+"/32", "dev", "vif1.0", "src", hostIP.String())
+		if !p.waitAnswered(t, guest1IP, hostMAC, true, time.Second) {
+			t.Fatalf("%s not answered within 1 s of its route's re-creation", guest1IP)
+		}
+		if err := pingFrom(tp.router, guest2IP, 2*time.Second); err != nil {
+			t.Errorf("router ping %s over the re-created uplink: %v", guest2IP, err)
+		}
+	})
+
+	t.Run("SIGTERM stops it with exit code 0", func(t *testing.T) {
+		if !d.running() {
+			t.Fatalf("proxyarp already exited: %v", d.err)
+		}
+		code, inTime := d.stop(t, syscall.SIGTERM)
+		if !inTime {
+			t.Fatalf("proxyarp did not exit within %v of SIGTERM (killed)", stopTimeout)
+		}
+		if code != 0 {
+			t.Errorf("exit code after SIGTERM = %d, want 0", code)
+		}
+	})
+}
+
+func checkReply(t *testing.T, r arpReply, hostMAC net.HardwareAddr, target netip.Addr, reqMAC net.HardwareAddr, reqIP netip.Addr) {
+	t.Helper()
+	if !bytes.Equal(r.ethDst, reqMAC) {
+		t.Errorf("eth dst = %s, want the requester's %s", r.ethDst, reqMAC)
+	}
+	if !bytes.Equal(r.ethSrc, hostMAC) {
+		t.Errorf("eth src = %s, want the uplink's %s", r.ethSrc, hostMAC)
+	}
+	if r.ethType != 0x0806 {
+		t.Errorf("ethertype = %#04x, want 0x0806", r.ethType)
+	}
+	if r.htype != 1 || r.ptype != 0x0800 || r.hlen != 6 || r.plen != 4 {
+		t.Errorf("ARP header htype %d ptype %#04x hlen %d plen %d, want 1 0x0800 6 4", r.htype, r.ptype, r.hlen, r.plen)
+	}
+	if r.op != 2 {
+		t.Errorf("op = %d, want 2 (reply)", r.op)
+	}
+	if !bytes.Equal(r.sha, hostMAC) || r.spa != target {
+		t.Errorf("sender = (%s, %s), want (%s, %s)", r.sha, r.spa, hostMAC, target)
+	}
+	if !bytes.Equal(r.tha, reqMAC) || r.tpa != reqIP {
+		t.Errorf("target = (%s, %s), want (%s, %s)", r.tha, r.tpa, reqMAC, reqIP)
+	}
+	if len(r.frame) != 60 {
+		t.Errorf("frame length = %d, want 60 (padded to the Ethernet minimum)", len(r.frame))
+	} else if !bytes.Equal(r.frame[42:], make([]byte, 18)) {
+		t.Errorf("padding = %x, want zeros", r.frame[42:])
+	}
+}
+
+// TestE2EUplinkMissingAtStart starts the daemon before its uplink exists.
+func TestE2EUplinkMissingAtStart(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	bin := buildBinary(t)
+	tp := newTopology(t, topoOptions{})
+	d := startDaemon(t, tp.host, bin, "serve", "--uplink", "eth0", "--log-format", "json")
+
+	t.Run("it logs and waits for the missing uplink", func(t *testing.T) {
+		deadline := time.Now().Add(3 * time.Second)
+		for i := 0; i < 300 && d.out.String() == "" && d.running() && time.Now().Before(deadline); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // still waiting, not exiting
+		if !d.running() {
+			t.Fatalf("proxyarp exited while its uplink was missing: %v", d.err)
+		}
+		if strings.TrimSpace(d.out.String()) == "" {
+			t.Errorf("proxyarp logged nothing within 3 s while waiting for its missing uplink")
+		}
+	})
+
+	t.Run("it answers once the uplink appears", func(t *testing.T) {
+		tp.createUplink(t)
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		if !p.waitAnswered(t, guest1IP, tp.hostMAC(t), true, 5*time.Second) {
+			t.Fatalf("%s not answered within 5 s of the uplink's creation (running: %v)", guest1IP, d.running())
+		}
+	})
+
+	t.Run("SIGINT stops it with exit code 0", func(t *testing.T) {
+		code, inTime := d.stop(t, syscall.SIGINT)
+		if !inTime {
+			t.Fatalf("proxyarp did not exit within %v of SIGINT (killed)", stopTimeout)
+		}
+		if code != 0 {
+			t.Errorf("exit code after SIGINT = %d, want 0", code)
+		}
+	})
+}
+
+// TestE2ECLI checks usage errors. It needs no root and no namespace: every
+// invocation names an uplink that does not exist, so even a daemon that
+// wrongly accepted its flags would only wait (and be killed), never open a
+// socket on a real interface.
+func TestE2ECLI(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	const noLink = "pxr-e2e-nolink"
+	cases := []struct {
+		name    string
+		args    []string
+		oneLine string // when set, stderr must be exactly one line containing it
+	}{
+		{"a malformed allow prefix exits 2 naming it on one stderr line",
+			[]string{"serve", "--uplink", noLink, "--allow", "192.0.2.999/32"}, "192.0.2.999/32"},
+		{"an unknown flag exits 2", []string{"serve", "--uplink", noLink, "--no-such-flag"}, ""},
+		{"a malformed guest-ifaces glob exits 2", []string{"serve", "--uplink", noLink, "--guest-ifaces", "["}, ""},
+		{"an unknown log format exits 2", []string{"serve", "--uplink", noLink, "--log-format", "xml"}, ""},
+		{"serve without an uplink exits 2", []string{"serve"}, ""},
+		{"an unknown command exits 2", []string{"no-such-command"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, c.args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("proxyarp %q did not exit within 10 s (killed)", c.args)
+			}
+			var ee *exec.ExitError
+			code := 0
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatalf("running proxyarp %q: %v", c.args, err)
+			}
+			if code != 2 {
+				t.Errorf("proxyarp %q exit code = %d, want 2\nstdout: %s\nstderr: %s", c.args, code, stdout.String(), stderr.String())
+			}
+			if c.oneLine != "" {
+				lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+				if len(lines) != 1 || !strings.Contains(lines[0], c.oneLine) {
+					t.Errorf("proxyarp %q stderr = %q, want one line naming %q", c.args, stderr.String(), c.oneLine)
+				}
+			}
+		})
+	}
+}

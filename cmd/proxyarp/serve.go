@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/proxyarp/proxyarp/hostcheck"
+	"github.com/proxyarp/proxyarp/responder"
+	"github.com/proxyarp/proxyarp/routes"
+)
+
+const serveUsage = `Usage: proxyarp serve --uplink IFACE [flags]
+
+Answers ARP requests arriving on IFACE for every IPv4 address A that:
+  - has a /32 route in the main table, and every lowest-metric /32 route to A
+    leaves through a guest interface (name matching --guest-ifaces) that is
+    up and has carrier (all nexthops, for a multipath route);
+  - is not an address of this host;
+  - is inside --allow, when given.
+The reply carries IFACE's MAC. Shorter prefixes routed to guests, other
+routing tables and policy rules are never answered. The set follows the
+kernel's routing table live (netlink), whoever installs the routes:
+vif-route, ip route, or a Proxmox/KVM hook.
+
+Turn the kernel's own proxy ARP off on the uplink once this runs:
+  sysctl -w net.ipv4.conf.IFACE.proxy_arp=0
+An uplink that does not exist yet, or is down, is waited for; one that goes
+away is re-attached when it returns. SIGINT or SIGTERM stop it (exit 0).
+
+Flags:
+`
+
+// serveConfig is the parsed command line of serve.
+type serveConfig struct {
+	uplink    string
+	guests    routes.Globs
+	allow     []netip.Prefix
+	logFormat string
+	logLevel  slog.Level
+}
+
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
+	var (
+		cfg       serveConfig
+		guests    string
+		allow     string
+		logFormat string
+		logLevel  string
+	)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.uplink, "uplink", "", "the `IFACE` the upstream router ARPs on (required)")
+	fs.StringVar(&guests, "guest-ifaces", routes.DefaultGlobs, "comma-separated shell `GLOBS` naming guest interfaces")
+	fs.StringVar(&allow, "allow", "", "comma-separated `PREFIXES`; when set, only addresses inside them are answered")
+	fs.StringVar(&logFormat, "log-format", "text", "log format on stderr: `text` or json")
+	fs.StringVar(&logLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, serveUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return cfg, errHelp
+		}
+		return cfg, usagef("serve: %v (see proxyarp serve --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("serve: unexpected argument %q (see proxyarp serve --help)", fs.Arg(0))
+	}
+	if cfg.uplink == "" {
+		return cfg, usagef("serve: --uplink is required (the interface the router ARPs on, for example eth0)")
+	}
+	if len(cfg.uplink) > 15 || strings.ContainsAny(cfg.uplink, "/ \t\n") {
+		return cfg, usagef("serve: --uplink %q is not a valid interface name", cfg.uplink)
+	}
+	g, err := routes.ParseGlobs(guests)
+	if err != nil {
+		return cfg, usagef("serve: --guest-ifaces: %v", err)
+	}
+	cfg.guests = g
+	if allow != "" {
+		for _, s := range strings.Split(allow, ",") {
+			s = strings.TrimSpace(s)
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return cfg, usagef("serve: --allow: bad prefix %q (want IPv4 CIDR like 192.0.2.0/24)", s)
+			}
+			if !p.Addr().Is4() {
+				return cfg, usagef("serve: --allow: %q is not an IPv4 prefix", s)
+			}
+			cfg.allow = append(cfg.allow, p.Masked())
+		}
+	}
+	switch logFormat {
+	case "text", "json":
+		cfg.logFormat = logFormat
+	default:
+		return cfg, usagef("serve: --log-format %q: want text or json", logFormat)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return cfg, usagef("serve: --log-level %q: want debug, info, warn or error", logLevel)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stdout)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+
+	if err := responder.CheckPermission(); err != nil {
+		return err
+	}
+	for _, f := range (hostcheck.Checker{}).Uplink(cfg.uplink) {
+		log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	src, err := routes.NewNetlinkSource(nil)
+	if err != nil {
+		return err
+	}
+	set := routes.NewSet()
+	watcher := &routes.Watcher{
+		Source: src,
+		Set:    set,
+		Guests: cfg.guests,
+		Allow:  cfg.allow,
+		Log:    log,
+	}
+	resp := &responder.Responder{
+		Uplink: cfg.uplink,
+		Set:    set,
+		Config: &responder.Config{Allow: cfg.allow},
+		Log:    log,
+	}
+	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return watcher.Run(gctx) })
+	g.Go(func() error { return resp.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-watcher.Ready():
+			log.Info("routing table loaded", "owned", set.Len())
+		case <-gctx.Done():
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "any"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,261 @@
+package responder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Responder answers ARP requests on one uplink interface for the addresses
+// of an AnswerSet. Create it with its fields set, then call Run.
+type Responder struct {
+	// Uplink is the name of the interface the upstream router ARPs on.
+	Uplink string
+	// Set is the answer set Decide consults; required.
+	Set AnswerSet
+	// Config is passed to Decide; nil means the zero Config.
+	Config *Config
+	// Log receives one line per state change; nil discards.
+	Log *slog.Logger
+
+	// Listen opens the packet socket; nil means ListenPacket.
+	Listen func(ifi *net.Interface) (Conn, error)
+	// LookupLink finds the uplink by name; nil means net.InterfaceByName.
+	LookupLink func(name string) (*net.Interface, error)
+	// OnDecision, when set, is called for every frame read, after the reply
+	// (if any) was written, with the write error if it failed. It runs on
+	// the answer path: it must be quick and must not retain frame.
+	OnDecision func(frame []byte, in Ingress, d Decision, writeErr error)
+
+	stats    counters
+	attached atomic.Bool
+}
+
+// Errors Run returns instead of retrying.
+var (
+	// ErrPermission means the process may not open packet sockets: it
+	// needs CAP_NET_RAW (and CAP_NET_ADMIN for the large receive buffer).
+	ErrPermission = errors.New("no permission to open a packet socket (needs CAP_NET_RAW; run as root or grant the capability)")
+)
+
+// Retry timing while the uplink is missing, down, or failing.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// Run attaches to the uplink and answers requests until ctx is done, then
+// returns nil. An uplink that is missing or down is waited for; one that
+// goes away is re-attached when it returns; read and write errors are
+// logged and retried with backoff. Run returns an error only for a problem
+// that waiting cannot fix (ErrPermission).
+func (r *Responder) Run(ctx context.Context) error {
+	if r.Set == nil {
+		return errors.New("responder: no answer set")
+	}
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lookup := r.LookupLink
+	if lookup == nil {
+		lookup = net.InterfaceByName
+	}
+	listen := r.Listen
+	if listen == nil {
+		listen = ListenPacket
+	}
+
+	backoff := minBackoff
+	wait := func() bool {
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		backoff = min(backoff*2, maxBackoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	var lastWait string
+	waitFor := func(why string, args ...any) bool {
+		if why != lastWait {
+			log.Warn(why, append([]any{"dev", r.Uplink}, args...)...)
+			lastWait = why
+		}
+		return wait()
+	}
+
+	for ctx.Err() == nil {
+		ifi, err := lookup(r.Uplink)
+		if err != nil {
+			if !waitFor("waiting for uplink: interface not found") {
+				break
+			}
+			continue
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			if !waitFor("waiting for uplink: interface is down") {
+				break
+			}
+			continue
+		}
+		mac, ok := MACFrom(ifi.HardwareAddr)
+		if !ok {
+			if !waitFor("waiting for uplink: interface has no Ethernet MAC address", "mac", ifi.HardwareAddr.String()) {
+				break
+			}
+			continue
+		}
+		conn, err := listen(ifi)
+		if err != nil {
+			if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+				return fmt.Errorf("listen on %s: %w", r.Uplink, ErrPermission)
+			}
+			if !waitFor("waiting for uplink: cannot open packet socket", "err", err) {
+				break
+			}
+			continue
+		}
+		lastWait = ""
+		r.attached.Store(true)
+		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String())
+		in := Ingress{Name: ifi.Name, MAC: mac}
+		err = r.serve(ctx, conn, in, log)
+		conn.Close()
+		r.attached.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		log.Warn("uplink lost", "dev", ifi.Name, "err", err)
+		backoff = minBackoff
+		if !wait() {
+			break
+		}
+	}
+	st := r.Stats()
+	log.Info("responder stopped", "dev", r.Uplink, "requests", st.Frames, "replies", st.Replies)
+	return nil
+}
+
+// serve runs the read-decide-reply loop on one attached socket. It returns
+// when ctx is done or the socket fails in a way that needs a new one (the
+// uplink went down or away).
+func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, log *slog.Logger) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close()
+		case <-stop:
+		}
+	}()
+
+	// A thread of its own: ReadFrame blocks in the kernel, and the reply
+	// goes out from the thread the kernel woke, with no goroutine handoff.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	buf := make([]byte, 2048)
+	out := make([]byte, 0, ReplyLen)
+	errBackoff := time.Duration(0)
+	for {
+		n, ptype, err := c.ReadFrame(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			r.stats.readErrors.Add(1)
+			if linkGone(err) {
+				return err
+			}
+			// Anything else: log the first of a run, back off, retry.
+			if errBackoff == 0 {
+				log.Warn("read from uplink failed, retrying", "dev", in.Name, "err", err)
+				errBackoff = time.Millisecond
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(errBackoff):
+			}
+			errBackoff = min(errBackoff*2, maxBackoff)
+			continue
+		}
+		errBackoff = 0
+		in.Type = ptype
+		frame := buf[:n]
+		d := Decide(frame, in, r.Set, r.Config)
+		r.stats.frames.Add(1)
+		r.stats.reasons[d.Reason].Add(1)
+		var werr error
+		if d.Reason == Answer {
+			out = d.AppendReply(out[:0])
+			if werr = c.WriteFrame(out); werr != nil {
+				r.stats.writeErrors.Add(1)
+				if linkGone(werr) {
+					return werr
+				}
+			} else {
+				r.stats.replies.Add(1)
+			}
+		}
+		if r.OnDecision != nil {
+			r.OnDecision(frame, in, d, werr)
+		}
+	}
+}
+
+// linkGone reports errors after which the socket is useless: the kernel
+// reports ENETDOWN once when the bound interface goes down or is deleted.
+func linkGone(err error) bool {
+	return errors.Is(err, unix.ENETDOWN) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)
+}
+
+type counters struct {
+	frames, replies, readErrors, writeErrors atomic.Uint64
+	reasons                                  [numReasons]atomic.Uint64
+}
+
+// Stats are the responder's counters since it was created.
+type Stats struct {
+	// Frames is the number of frames read and decided.
+	Frames uint64
+	// Replies is the number of replies written.
+	Replies uint64
+	// ReadErrors and WriteErrors count failed socket calls.
+	ReadErrors, WriteErrors uint64
+	// Decisions counts frames by Decide's outcome; Decisions[Answer] counts
+	// answered requests, including those whose reply could not be written.
+	Decisions map[Reason]uint64
+}
+
+// Stats returns a snapshot of the counters. It is safe to call while Run
+// is running.
+func (r *Responder) Stats() Stats {
+	s := Stats{
+		Frames:      r.stats.frames.Load(),
+		Replies:     r.stats.replies.Load(),
+		ReadErrors:  r.stats.readErrors.Load(),
+		WriteErrors: r.stats.writeErrors.Load(),
+		Decisions:   make(map[Reason]uint64, numReasons),
+	}
+	for i := range r.stats.reasons {
+		s.Decisions[Reason(i)] = r.stats.reasons[i].Load()
+	}
+	return s
+}
+
+// Attached reports whether the responder currently has a socket open on the
+// uplink (false while it waits for the uplink to appear or come up).
+func (r *Responder) Attached() bool { return r.attached.Load() }

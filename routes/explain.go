@@ -1,0 +1,179 @@
+package routes
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Reason is the outcome of Rule.Explain: ReasonOwned, or why an address is
+// not answered for. Its String form is a stable, short label for logs and
+// metrics.
+type Reason int
+
+// Reasons, in the order Explain checks them. The zero Reason is never
+// returned.
+const (
+	// ReasonOwned: the address is answered for.
+	ReasonOwned Reason = iota + 1
+	// ReasonNoRoute: no /32 route to the address in the main table.
+	ReasonNoRoute
+	// ReasonNotUnicast: a lowest-metric /32 route is a blackhole,
+	// unreachable, prohibit or another non-unicast type.
+	ReasonNotUnicast
+	// ReasonUnknownLink: a lowest-metric route has no device, or one the
+	// watcher does not know (yet).
+	ReasonUnknownLink
+	// ReasonNotGuest: a lowest-metric route (or one of its nexthops)
+	// leaves through an interface that matches no guest glob.
+	ReasonNotGuest
+	// ReasonLinkDown: a guest interface of a lowest-metric route is
+	// administratively down (or the nexthop is dead).
+	ReasonLinkDown
+	// ReasonNoCarrier: a guest interface of a lowest-metric route has no
+	// carrier (or the nexthop is flagged linkdown).
+	ReasonNoCarrier
+	// ReasonLocal: the address is configured on the host itself.
+	ReasonLocal
+	// ReasonNotAllowed: routed to a guest but outside the allow list.
+	ReasonNotAllowed
+)
+
+var reasonNames = [...]string{
+	ReasonOwned:       "owned",
+	ReasonNoRoute:     "no-route",
+	ReasonNotUnicast:  "not-unicast",
+	ReasonUnknownLink: "unknown-link",
+	ReasonNotGuest:    "not-guest",
+	ReasonLinkDown:    "link-down",
+	ReasonNoCarrier:   "no-carrier",
+	ReasonLocal:       "local",
+	ReasonNotAllowed:  "not-allowed",
+}
+
+// String returns the label of r, e.g. "not-guest".
+func (r Reason) String() string {
+	if r > 0 && int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// Verdict is the answer of Rule.Explain for one address.
+type Verdict struct {
+	Reason Reason
+	// Dev names the interface(s) of the lowest-metric routes, comma
+	// separated, or the offending one when Reason is about a link.
+	Dev string
+	// Metric is the lowest metric among the address's /32 routes.
+	Metric int
+}
+
+// Owned reports whether the verdict is ReasonOwned.
+func (v Verdict) Owned() bool { return v.Reason == ReasonOwned }
+
+// Rule is the answer rule's configuration.
+type Rule struct {
+	// Guests names the guest interfaces. Explain uses exactly these
+	// globs; the zero Globs matches no interface.
+	Guests Globs
+	// Allow, when not empty, limits the owned addresses to these
+	// prefixes.
+	Allow []netip.Prefix
+}
+
+// Explain decides whether addr is owned, and why not. It is the only place
+// the rule is written down, and it is pure.
+//
+// routes are the candidate routes to addr: routes of other tables or other
+// destinations than addr/32 are ignored, so passing every route is correct,
+// just slower. links maps ifindex to link; local says whether addr is a host
+// address.
+//
+// The address is owned when the main table has a /32 route to it, every
+// route with the lowest metric is unicast and every nexthop of those leaves
+// through a known link that matches a guest glob, is up, has carrier and is
+// neither dead nor linkdown; when it is not local; and when it is inside
+// Allow (if Allow is not empty). Gateways do not matter.
+func (r Rule) Explain(addr netip.Addr, routes []Route, links map[int]Link, local bool) Verdict {
+	if !addr.Is4() {
+		return Verdict{Reason: ReasonNoRoute}
+	}
+	dst := netip.PrefixFrom(addr, 32)
+	best, found := 0, false
+	for i := range routes {
+		rt := &routes[i]
+		if rt.Table != tableMain || rt.Dst != dst {
+			continue
+		}
+		if !found || rt.Priority < best {
+			best, found = rt.Priority, true
+		}
+	}
+	if !found {
+		return Verdict{Reason: ReasonNoRoute}
+	}
+	v := Verdict{Metric: best}
+	var devs []string
+	for i := range routes {
+		rt := &routes[i]
+		if rt.Table != tableMain || rt.Dst != dst || rt.Priority != best {
+			continue
+		}
+		if rt.Type != typeUnicast {
+			v.Reason = ReasonNotUnicast
+			return v
+		}
+		if len(rt.Nexthops) == 0 {
+			v.Reason = ReasonUnknownLink
+			return v
+		}
+		for _, nh := range rt.Nexthops {
+			l, ok := links[nh.LinkIndex]
+			switch {
+			case !ok:
+				v.Reason = ReasonUnknownLink
+				v.Dev = fmt.Sprintf("#%d", nh.LinkIndex)
+			case !r.Guests.Match(l.Name):
+				v.Reason = ReasonNotGuest
+			case !l.Up || nh.Dead:
+				v.Reason = ReasonLinkDown
+			case !l.Carrier || nh.LinkDown:
+				v.Reason = ReasonNoCarrier
+			}
+			if v.Reason != 0 {
+				if v.Dev == "" {
+					v.Dev = l.Name
+				}
+				return v
+			}
+			if !slices.Contains(devs, l.Name) {
+				devs = append(devs, l.Name)
+			}
+		}
+	}
+	v.Dev = strings.Join(devs, ",")
+	switch {
+	case local:
+		v.Reason = ReasonLocal
+	case !allowed(r.Allow, addr):
+		v.Reason = ReasonNotAllowed
+	default:
+		v.Reason = ReasonOwned
+	}
+	return v
+}
+
+// allowed reports whether addr is inside allow, or allow is empty.
+func allowed(allow []netip.Prefix, addr netip.Addr) bool {
+	if len(allow) == 0 {
+		return true
+	}
+	for _, p := range allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,296 @@
+package routes
+
+import (
+	"slices"
+)
+
+// mirror is the Watcher's copy of the kernel state that the rule needs:
+// all links, all IPv4 host addresses, and the /32 routes of the main table
+// (of every type), indexed by destination and by outgoing link so that an
+// event only touches the addresses it can affect.
+//
+// mirror is not safe for concurrent use; the Watcher's goroutine owns it.
+type mirror struct {
+	links  map[int]Link
+	addrs  map[Addr]struct{}
+	local  map[uint32]int // host address -> number of (link, prefix) carrying it
+	routes map[uint32][]Route
+	byLink map[int]map[uint32]struct{} // ifindex -> destinations with a nexthop there
+}
+
+func newMirror() *mirror {
+	return &mirror{
+		links:  make(map[int]Link),
+		addrs:  make(map[Addr]struct{}),
+		local:  make(map[uint32]int),
+		routes: make(map[uint32][]Route),
+		byLink: make(map[int]map[uint32]struct{}),
+	}
+}
+
+// load fills an empty mirror from a dump.
+func (m *mirror) load(snap Snapshot) {
+	for _, l := range snap.Links {
+		m.links[l.Index] = l
+	}
+	for _, a := range snap.Addrs {
+		m.addAddr(a)
+	}
+	for _, r := range snap.Routes {
+		m.addRoute(r, false)
+	}
+}
+
+// isLocal reports whether k is a host address.
+func (m *mirror) isLocal(k uint32) bool { return m.local[k] > 0 }
+
+// hostRoute reports whether r is one the mirror keeps, and its key.
+func hostRoute(r Route) (uint32, bool) {
+	if r.Table != tableMain || r.Dst.Bits() != 32 {
+		return 0, false
+	}
+	return key(r.Dst.Addr())
+}
+
+// sameKey reports whether a and b have the kernel's identity of an IPv4
+// route alias in one table: destination, table, tos and priority.
+func sameKey(a, b Route) bool {
+	return a.Dst == b.Dst && a.Table == b.Table && a.Tos == b.Tos && a.Priority == b.Priority
+}
+
+// sameRoute reports whether a and b are the same route, ignoring nexthop
+// flags (they follow the links' state).
+func sameRoute(a, b Route) bool {
+	if !sameKey(a, b) || a.Type != b.Type || len(a.Nexthops) != len(b.Nexthops) {
+		return false
+	}
+	for i := range a.Nexthops {
+		if a.Nexthops[i].LinkIndex != b.Nexthops[i].LinkIndex || a.Nexthops[i].Gw != b.Nexthops[i].Gw {
+			return false
+		}
+	}
+	return true
+}
+
+// delMatches reports whether a delete request del (which may carry fewer
+// attributes than the route) designates route r.
+func delMatches(del, r Route) bool {
+	if !sameKey(del, r) {
+		return false
+	}
+	if del.Type != 0 && del.Type != r.Type {
+		return false
+	}
+	var want []int
+	for _, nh := range del.Nexthops {
+		if nh.LinkIndex != 0 {
+			want = append(want, nh.LinkIndex)
+		}
+	}
+	if len(want) == 0 {
+		return true
+	}
+	if len(want) != len(r.Nexthops) {
+		return false
+	}
+	for i, idx := range want {
+		if r.Nexthops[i].LinkIndex != idx {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize copies r's nexthops (the mirror must not share them with the
+// caller) and derives their flags from the known state of their links, as
+// the kernel does: an event may be older than the latest link event.
+func (m *mirror) normalize(r Route) Route {
+	r.Nexthops = slices.Clone(r.Nexthops)
+	for i := range r.Nexthops {
+		nh := &r.Nexthops[i]
+		if l, ok := m.links[nh.LinkIndex]; ok {
+			nh.LinkDown = !l.Carrier
+			nh.Dead = !l.Up
+		}
+	}
+	return r
+}
+
+// setRoutes stores the routes of destination k and keeps byLink in step.
+func (m *mirror) setRoutes(k uint32, rs []Route) {
+	for _, r := range m.routes[k] {
+		for _, nh := range r.Nexthops {
+			if set := m.byLink[nh.LinkIndex]; set != nil {
+				delete(set, k)
+				if len(set) == 0 {
+					delete(m.byLink, nh.LinkIndex)
+				}
+			}
+		}
+	}
+	if len(rs) == 0 {
+		delete(m.routes, k)
+		return
+	}
+	m.routes[k] = rs
+	for _, r := range rs {
+		for _, nh := range r.Nexthops {
+			set := m.byLink[nh.LinkIndex]
+			if set == nil {
+				set = make(map[uint32]struct{})
+				m.byLink[nh.LinkIndex] = set
+			}
+			set[k] = struct{}{}
+		}
+	}
+}
+
+// addRoute applies an RTM_NEWROUTE. With replace, r replaces every route
+// with the same destination, table, tos and priority; without, it is added
+// unless the very same route is already there (events that arrived during a
+// dump may repeat what the dump saw). It returns the affected destination.
+func (m *mirror) addRoute(r Route, replace bool) (uint32, bool) {
+	k, ok := hostRoute(r)
+	if !ok {
+		return 0, false
+	}
+	r = m.normalize(r)
+	old := m.routes[k]
+	rs := make([]Route, 0, len(old)+1)
+	for _, o := range old {
+		if replace && sameKey(o, r) || sameRoute(o, r) {
+			continue
+		}
+		rs = append(rs, o)
+	}
+	rs = append(rs, r)
+	m.setRoutes(k, rs)
+	return k, true
+}
+
+// delRoute applies an RTM_DELROUTE: it removes the first route that del
+// designates (see delMatches). It returns the affected destination.
+func (m *mirror) delRoute(del Route) (uint32, bool) {
+	k, ok := hostRoute(del)
+	if !ok {
+		return 0, false
+	}
+	old := m.routes[k]
+	i := slices.IndexFunc(old, func(r Route) bool { return delMatches(del, r) })
+	if i < 0 {
+		return 0, false
+	}
+	rs := slices.Delete(slices.Clone(old), i, i+1)
+	m.setRoutes(k, rs)
+	return k, true
+}
+
+// updateLink applies an RTM_NEWLINK and returns the destinations whose
+// verdict may have changed (nil when nothing relevant changed).
+//
+// When the link is administratively down, the kernel has flushed its routes
+// without RTM_DELROUTE: drop every single-nexthop route through it, mark its
+// hops of multipath routes dead, and drop multipath routes whose hops are
+// all dead (the kernel removes those too). Carrier changes only flip the
+// nexthops' linkdown flag, which is recomputed here.
+func (m *mirror) updateLink(l Link) []uint32 {
+	old, known := m.links[l.Index]
+	m.links[l.Index] = l
+	if known && old == l && l.Up {
+		return nil
+	}
+	var affected []uint32
+	for k := range m.byLink[l.Index] {
+		affected = append(affected, k)
+	}
+	for _, k := range affected {
+		var rs []Route
+		for _, r := range m.routes[k] {
+			r = m.normalize(r)
+			if !l.Up && routeGone(r, l.Index, false) {
+				continue
+			}
+			rs = append(rs, r)
+		}
+		m.setRoutes(k, rs)
+	}
+	return affected
+}
+
+// routeGone reports whether r disappears from the kernel when link idx goes
+// down (deleted false) or away (deleted true). r's flags must be current.
+func routeGone(r Route, idx int, deleted bool) bool {
+	uses, alive := false, false
+	for _, nh := range r.Nexthops {
+		if nh.LinkIndex == idx {
+			uses = true
+		} else if !nh.Dead {
+			alive = true
+		}
+	}
+	if !uses {
+		return false
+	}
+	return len(r.Nexthops) == 1 || deleted || !alive
+}
+
+// delLink applies an RTM_DELLINK: the link, its addresses and every route
+// through it (multipath included) are gone. It returns the destinations
+// whose verdict may have changed, and the host addresses that changed.
+func (m *mirror) delLink(idx int) (affected, localChanged []uint32) {
+	delete(m.links, idx)
+	for a := range m.addrs {
+		if a.LinkIndex == idx {
+			if k, changed := m.delAddr(a); changed {
+				localChanged = append(localChanged, k)
+			}
+		}
+	}
+	for k := range m.byLink[idx] {
+		affected = append(affected, k)
+	}
+	for _, k := range affected {
+		var rs []Route
+		for _, r := range m.routes[k] {
+			if !routeGone(r, idx, true) {
+				rs = append(rs, r)
+			}
+		}
+		m.setRoutes(k, rs)
+	}
+	return affected, localChanged
+}
+
+// addAddr records a host address. It returns its key and whether the
+// address just became local.
+func (m *mirror) addAddr(a Addr) (uint32, bool) {
+	k, ok := key(a.Prefix.Addr())
+	if !ok {
+		return 0, false
+	}
+	if _, dup := m.addrs[a]; dup {
+		return k, false
+	}
+	m.addrs[a] = struct{}{}
+	m.local[k]++
+	return k, m.local[k] == 1
+}
+
+// delAddr forgets a host address. It returns its key and whether the
+// address just stopped being local.
+func (m *mirror) delAddr(a Addr) (uint32, bool) {
+	k, ok := key(a.Prefix.Addr())
+	if !ok {
+		return 0, false
+	}
+	if _, there := m.addrs[a]; !there {
+		return k, false
+	}
+	delete(m.addrs, a)
+	m.local[k]--
+	if m.local[k] > 0 {
+		return k, false
+	}
+	delete(m.local, k)
+	return k, true
+}

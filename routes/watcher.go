@@ -1,0 +1,399 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Watcher keeps a Set equal to what Rule.Explain says about the kernel's
+// routing state, as reported by a Source.
+//
+// Set the exported fields, then call Run once. The fields must not change
+// while Run runs.
+type Watcher struct {
+	// Source is the kernel (NewNetlinkSource) or a fake. Required.
+	Source Source
+	// Set receives the answer set. Required. The Watcher is its only
+	// writer.
+	Set *Set
+	// Guests names the guest interfaces; the zero Globs means
+	// DefaultGlobs.
+	Guests Globs
+	// Allow, when not empty, limits answered addresses to these prefixes.
+	Allow []netip.Prefix
+	// Log receives one line per state change; nil means slog.Default().
+	Log *slog.Logger
+
+	initOnce  sync.Once
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	// Set up by Run, owned by its goroutine.
+	rule       Rule
+	log        *slog.Logger
+	m          *mirror
+	notAllowed map[uint32]struct{} // addresses logged as outside Allow
+
+	// Tests may change these before Run.
+	minBackoff, maxBackoff time.Duration
+	stableAfter            time.Duration
+	hook                   func(string) // called with "event" or "sync"
+}
+
+const (
+	defaultMinBackoff  = 100 * time.Millisecond
+	defaultMaxBackoff  = 30 * time.Second
+	defaultStableAfter = time.Minute
+	// maxDumpAttempts bounds the immediate retries of an interrupted dump
+	// before the watcher falls back to its backoff.
+	maxDumpAttempts = 10
+	// maxLoggedChanges bounds the per-address lines logged by one resync;
+	// the rest is summarised in one line.
+	maxLoggedChanges = 100
+)
+
+func (w *Watcher) init() {
+	w.initOnce.Do(func() { w.ready = make(chan struct{}) })
+}
+
+// Ready returns a channel that is closed once Run has completed its first
+// full sync: from then on, the Set reflects the kernel. It may be called
+// before Run.
+func (w *Watcher) Ready() <-chan struct{} {
+	w.init()
+	return w.ready
+}
+
+func (w *Watcher) isReady() bool {
+	select {
+	case <-w.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// Run subscribes to the Source, dumps it, fills the Set and then applies
+// events until ctx is done; then it returns nil.
+//
+// When the subscription is lost (netlink receive error such as ENOBUFS,
+// which vishvananda/netlink reports by closing the channel), Run logs
+// "netlink events lost, resyncing", subscribes again and resyncs from a
+// fresh dump: the mirror is replaced and the new owned set is diffed against
+// the old one, each change logged. An interrupted dump is retried at once
+// (up to 10 times). A failing subscribe or dump, and repeated losses, are
+// retried with exponential backoff (100ms to 30s; the first retry after a
+// loss is immediate). Meanwhile the Set keeps its last answers.
+//
+// Run returns an error only for an invalid Watcher or when the very first
+// subscribe or dump fails with a permission error (EPERM, EACCES): that will
+// not go away by retrying. After the first sync, every error is retried.
+func (w *Watcher) Run(ctx context.Context) error {
+	if w.Source == nil {
+		return errors.New("routes: Watcher.Source is nil")
+	}
+	if w.Set == nil {
+		return errors.New("routes: Watcher.Set is nil")
+	}
+	w.init()
+	w.rule = Rule{Guests: w.Guests, Allow: w.Allow}
+	if w.rule.Guests.IsZero() {
+		w.rule.Guests = defaultGlobs
+	}
+	w.log = w.Log
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.minBackoff == 0 {
+		w.minBackoff = defaultMinBackoff
+	}
+	if w.maxBackoff == 0 {
+		w.maxBackoff = defaultMaxBackoff
+	}
+	if w.stableAfter == 0 {
+		w.stableAfter = defaultStableAfter
+	}
+	w.m = newMirror()
+	w.notAllowed = make(map[uint32]struct{})
+
+	failures := 0
+	for {
+		synced, err := w.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !w.isReady() && errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("watch routes: %w", err)
+		}
+		if !synced.IsZero() && time.Since(synced) >= w.stableAfter {
+			failures = 0
+		}
+		failures++
+		delay := w.backoff(failures)
+		if !synced.IsZero() {
+			w.log.Warn("netlink events lost, resyncing", "err", err, "retry_in", delay)
+		} else {
+			w.log.Warn("route watcher failed, retrying", "err", err, "retry_in", delay)
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// backoff returns the delay before attempt n (n >= 1) after a failure:
+// nothing for the first, then minBackoff doubling up to maxBackoff.
+func (w *Watcher) backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	d := w.minBackoff
+	for i := 2; i < n && d < w.maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, w.maxBackoff)
+}
+
+type dumpResult struct {
+	snap Snapshot
+	err  error
+}
+
+// session runs one subscription: subscribe, dump (buffering events), resync,
+// then apply events until the subscription is lost or ctx is done. It
+// returns when the sync completed (zero if it did not) and why it ended.
+func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
+	start := time.Now()
+	sub, err := w.Source.Subscribe(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("subscribe to route, link and address events: %w", err)
+	}
+	defer sub.Close()
+	events := sub.Events()
+
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dumped := make(chan dumpResult, 1)
+	go func() {
+		snap, err := w.dump(dctx)
+		dumped <- dumpResult{snap, err}
+	}()
+
+	var pending []Event
+	var snap Snapshot
+	for waiting := true; waiting; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return time.Time{}, lostErr(sub)
+			}
+			pending = append(pending, ev)
+		case r := <-dumped:
+			if r.err != nil {
+				return time.Time{}, r.err
+			}
+			snap, waiting = r.snap, false
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+
+	w.resync(snap, pending, start)
+	synced = time.Now()
+	w.readyOnce.Do(func() { close(w.ready) })
+	w.callHook("sync")
+
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return synced, lostErr(sub)
+			}
+			w.apply(ev)
+			w.callHook("event")
+		case <-ctx.Done():
+			return synced, ctx.Err()
+		}
+	}
+}
+
+func lostErr(sub Subscription) error {
+	if err := sub.Err(); err != nil {
+		return err
+	}
+	return errors.New("event subscription closed")
+}
+
+func (w *Watcher) callHook(what string) {
+	if w.hook != nil {
+		w.hook(what)
+	}
+}
+
+// dump calls Source.Dump, retrying at once when the dump was interrupted.
+func (w *Watcher) dump(ctx context.Context) (Snapshot, error) {
+	var err error
+	for range maxDumpAttempts {
+		var snap Snapshot
+		snap, err = w.Source.Dump(ctx)
+		if err == nil {
+			return snap, nil
+		}
+		if !errors.Is(err, ErrDumpInterrupted) || ctx.Err() != nil {
+			break
+		}
+	}
+	return Snapshot{}, fmt.Errorf("dump links, addresses and routes: %w", err)
+}
+
+// resync replaces the mirror with snap plus the events that arrived during
+// the dump, recomputes every verdict, swaps the Set and logs the changes.
+func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time) {
+	w.m = newMirror()
+	w.m.load(snap)
+	for _, ev := range pending {
+		w.applyMirror(ev)
+	}
+
+	oldOwned := w.Set.ownedKeys()
+	owned := make(map[uint32]struct{}, len(oldOwned))
+	local := make(map[uint32]struct{}, len(w.m.local))
+	for k := range w.m.local {
+		local[k] = struct{}{}
+	}
+	oldNotAllowed := w.notAllowed
+	w.notAllowed = make(map[uint32]struct{})
+
+	logged, unlogged := 0, 0
+	logChange := func(f func()) {
+		if logged < maxLoggedChanges {
+			logged++
+			f()
+		} else {
+			unlogged++
+		}
+	}
+	for k := range w.m.routes {
+		v := w.verdict(k)
+		switch v.Reason {
+		case ReasonOwned:
+			owned[k] = struct{}{}
+			if _, was := oldOwned[k]; !was {
+				logChange(func() { w.logOwned(k, v) })
+			}
+		case ReasonNotAllowed:
+			w.notAllowed[k] = struct{}{}
+			if _, was := oldNotAllowed[k]; !was {
+				logChange(func() { w.logNotAllowed(k, v) })
+			}
+		}
+	}
+	for k := range oldOwned {
+		if _, is := owned[k]; !is {
+			v := w.verdict(k)
+			logChange(func() { w.logNotOwned(k, v) })
+		}
+	}
+	w.Set.replace(owned, local)
+	if unlogged > 0 {
+		w.log.Info("more ownership changes not logged individually", "changes", unlogged)
+	}
+	w.log.Info("resync done", "owned", len(owned), "duration", time.Since(start))
+}
+
+// verdict runs the rule for one destination of the mirror.
+func (w *Watcher) verdict(k uint32) Verdict {
+	return w.rule.Explain(addrOf(k), w.m.routes[k], w.m.links, w.m.isLocal(k))
+}
+
+// applyMirror applies ev to the mirror only. It returns the destinations
+// whose verdict may have changed and the host addresses that appeared or
+// disappeared.
+func (w *Watcher) applyMirror(ev Event) (affected, localChanged []uint32) {
+	switch ev.Kind {
+	case RouteAdd, RouteReplace:
+		if k, ok := w.m.addRoute(ev.Route, ev.Kind == RouteReplace); ok {
+			affected = append(affected, k)
+		}
+	case RouteDel:
+		if k, ok := w.m.delRoute(ev.Route); ok {
+			affected = append(affected, k)
+		}
+	case LinkUpdate:
+		affected = w.m.updateLink(ev.Link)
+	case LinkDel:
+		affected, localChanged = w.m.delLink(ev.Link.Index)
+	case AddrAdd:
+		if k, changed := w.m.addAddr(ev.Addr); changed {
+			localChanged = append(localChanged, k)
+		}
+	case AddrDel:
+		if k, changed := w.m.delAddr(ev.Addr); changed {
+			localChanged = append(localChanged, k)
+		}
+	}
+	return affected, localChanged
+}
+
+// apply applies one event after the sync: mirror, then the verdicts of the
+// affected addresses only.
+func (w *Watcher) apply(ev Event) {
+	affected, localChanged := w.applyMirror(ev)
+	for _, k := range localChanged {
+		w.Set.setLocal(k, w.m.isLocal(k))
+		w.reevaluate(k)
+	}
+	for _, k := range affected {
+		w.reevaluate(k)
+	}
+}
+
+// reevaluate recomputes one address, updates the Set and logs a change.
+func (w *Watcher) reevaluate(k uint32) {
+	v := w.verdict(k)
+	was := w.Set.isOwned(k)
+	if v.Owned() != was {
+		w.Set.setOwned(k, v.Owned())
+		if v.Owned() {
+			w.logOwned(k, v)
+		} else {
+			w.logNotOwned(k, v)
+		}
+	}
+	_, wasNotAllowed := w.notAllowed[k]
+	switch {
+	case v.Reason == ReasonNotAllowed && !wasNotAllowed:
+		w.notAllowed[k] = struct{}{}
+		w.logNotAllowed(k, v)
+	case v.Reason != ReasonNotAllowed && wasNotAllowed:
+		delete(w.notAllowed, k)
+	}
+}
+
+func (w *Watcher) logOwned(k uint32, v Verdict) {
+	w.log.Info("address owned", "ip", addrOf(k), "dev", v.Dev, "metric", v.Metric)
+}
+
+func (w *Watcher) logNotOwned(k uint32, v Verdict) {
+	if v.Dev != "" {
+		w.log.Info("address no longer owned", "ip", addrOf(k), "reason", v.Reason.String(), "dev", v.Dev)
+		return
+	}
+	w.log.Info("address no longer owned", "ip", addrOf(k), "reason", v.Reason.String())
+}
+
+func (w *Watcher) logNotAllowed(k uint32, v Verdict) {
+	w.log.Info("routed to guest but outside --allow, not answered", "ip", addrOf(k), "dev", v.Dev)
+}
