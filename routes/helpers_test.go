@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"log/slog"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -99,3 +100,5 @@ func addrAdd(idx int, p string) Event {
 func addrDel(idx int, p string) Event {
 	return Event{Kind: AddrDel, Addr: Addr{LinkIndex: idx, Prefix: mustPrefix(p)}}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

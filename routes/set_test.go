@@ -147,3 +147,10 @@ func BenchmarkSetOwnedParallel(b *testing.B) {
 		}
 	})
 }
+
+// Set must satisfy responder.AnswerSet; routes cannot import responder, so
+// the interface's shape is repeated here.
+var _ interface {
+	Owned(netip.Addr) bool
+	Local(netip.Addr) bool
+} = (*Set)(nil)

@@ -101,26 +101,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.Set == nil {
 		return errors.New("routes: Watcher.Set is nil")
 	}
-	w.init()
-	w.rule = Rule{Guests: w.Guests, Allow: w.Allow}
-	if w.rule.Guests.IsZero() {
-		w.rule.Guests = defaultGlobs
-	}
-	w.log = w.Log
-	if w.log == nil {
-		w.log = slog.Default()
-	}
-	if w.minBackoff == 0 {
-		w.minBackoff = defaultMinBackoff
-	}
-	if w.maxBackoff == 0 {
-		w.maxBackoff = defaultMaxBackoff
-	}
-	if w.stableAfter == 0 {
-		w.stableAfter = defaultStableAfter
-	}
-	w.m = newMirror()
-	w.notAllowed = make(map[uint32]struct{})
+	w.setup()
 
 	failures := 0
 	for {
@@ -151,6 +132,30 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// setup applies defaults and resets the state, before the first session.
+func (w *Watcher) setup() {
+	w.init()
+	w.rule = Rule{Guests: w.Guests, Allow: w.Allow}
+	if w.rule.Guests.IsZero() {
+		w.rule.Guests = defaultGlobs
+	}
+	w.log = w.Log
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.minBackoff == 0 {
+		w.minBackoff = defaultMinBackoff
+	}
+	if w.maxBackoff == 0 {
+		w.maxBackoff = defaultMaxBackoff
+	}
+	if w.stableAfter == 0 {
+		w.stableAfter = defaultStableAfter
+	}
+	w.m = newMirror()
+	w.notAllowed = make(map[uint32]struct{})
 }
 
 // backoff returns the delay before attempt n (n >= 1) after a failure:

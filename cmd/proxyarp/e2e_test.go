@@ -6,10 +6,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,15 +63,29 @@ func TestE2E(t *testing.T) {
 			target string
 			opt    askOptions
 		}{
+			// Routing: kernel proxy_arp answers the first three.
 			{"an address routed out a second uplink", "192.0.2.50", askOptions{}},
 			{"an address routed via a gateway on a second uplink", "192.0.2.61", askOptions{}},
 			{"an address covered only by the default route", "203.0.113.9", askOptions{}},
 			{"an address routed back out the uplink", "192.0.2.70", askOptions{}},
 			{"an unrouted address of the block", "192.0.2.99", askOptions{}},
 			{"a blackholed address", "192.0.2.80", askOptions{}},
+			{"an address routed to an interface outside the guest globs", "192.0.2.90", askOptions{}},
+			{"an address whose lowest-metric route is not via a guest", "192.0.2.5", askOptions{}},
+			{"an address with a multipath route with a non-guest nexthop", "192.0.2.8", askOptions{}},
+			{"an address routed to a guest in another table", "192.0.2.92", askOptions{}},
+			{"an address inside a /30 routed to a guest", "192.0.2.101", askOptions{}},
+			// Frames: an owned address, asked the wrong way.
 			{"a VLAN-tagged request for a guest address", guest1IP.String(), askOptions{vlan: 100}},
 			{"a unicast request for a guest address sent to another MAC", guest1IP.String(),
 				askOptions{dst: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}}},
+			{"an address probe (sender 0.0.0.0) for a guest address", guest1IP.String(),
+				askOptions{senderIP: netip.IPv4Unspecified()}},
+			{"a gratuitous request (sender IP = target IP) for a guest address", guest1IP.String(),
+				askOptions{senderIP: guest1IP}},
+			{"an ARP reply (op 2) about a guest address", guest1IP.String(), askOptions{op: 2}},
+			{"a request whose ARP sender MAC differs from its Ethernet source", guest1IP.String(),
+				askOptions{sha: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x77}}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -80,10 +97,14 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
-	t.Run("the host's own address is answered by the kernel only", func(t *testing.T) {
+	t.Run("the host's own addresses are answered by the kernel only", func(t *testing.T) {
 		p := openProbe(t, tp.router, "eth0", routerIP)
-		if n := len(p.ask(t, hostIP, tp.hostMAC(t), replyWindow, askOptions{})); n != 1 {
-			t.Errorf("request for the host's own %s: %d replies within %v, want exactly 1 (the kernel's)", hostIP, n, replyWindow)
+		hostMAC := tp.hostMAC(t)
+		// 192.0.2.7 is on eth2 and also has a /32 route via vif1.0.
+		for _, a := range []netip.Addr{hostIP, netip.MustParseAddr("192.0.2.7")} {
+			if n := len(p.ask(t, a, hostMAC, replyWindow, askOptions{})); n != 1 {
+				t.Errorf("request for the host's own %s: %d replies within %v, want exactly 1 (the kernel's)", a, n, replyWindow)
+			}
 		}
 	})
 
@@ -103,6 +124,30 @@ func TestE2E(t *testing.T) {
 				t.Fatalf("unicast request for %s: %d replies within %v, want exactly 1", guest2IP, len(replies), replyWindow)
 			}
 			checkReply(t, replies[0], hostMAC, guest2IP, p.mac, p.ip)
+		})
+		for _, c := range []struct{ name, target string }{
+			{"an address routed to a tap* interface", "192.0.2.91"},
+			{"an address whose lowest-metric route is via a guest", "192.0.2.6"},
+			{"an address with a multipath route over two guests", "192.0.2.9"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				target := netip.MustParseAddr(c.target)
+				if n := len(p.ask(t, target, hostMAC, replyWindow, askOptions{})); n != 1 {
+					t.Errorf("request for %s: %d replies within %v, want exactly 1", target, n, replyWindow)
+				}
+			})
+		}
+		t.Run("a burst of 50 back-to-back requests gets 50 replies", func(t *testing.T) {
+			p.drain()
+			req := p.request(guest1IP, askOptions{})
+			burst := make([]arpFrame, 50)
+			for i := range burst {
+				burst[i] = req
+			}
+			p.send(t, burst...)
+			if n := len(p.collect(t, req, hostMAC, time.Second)); n != len(burst) {
+				t.Errorf("%d replies to %d requests within 1 s, want one each", n, len(burst))
+			}
 		})
 	})
 
@@ -146,6 +191,124 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("a route replaced to leave through a non-guest is no longer answered", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		restore := []string{"-n", tp.host, "route", "replace", guest2IP.String() + "/32", "dev", "vif2.0", "src", hostIP.String()}
+		t.Cleanup(func() { _, _ = tryRun("ip", restore...) })
+		ipn(t, tp.host, "route", "replace", guest2IP.String()+"/32", "dev", "eth1")
+		if !p.waitAnswered(t, guest2IP, hostMAC, false, time.Second) {
+			t.Fatalf("%s still answered 1 s after `ip route replace %s/32 dev eth1`", guest2IP, guest2IP)
+		}
+		run(t, "ip", restore...)
+		if !p.waitAnswered(t, guest2IP, hostMAC, true, time.Second) {
+			t.Fatalf("%s not answered within 1 s of its route being replaced back via vif2.0", guest2IP)
+		}
+	})
+
+	t.Run("an address that becomes a host address is left to the kernel", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		target := netip.MustParseAddr("192.0.2.6") // lowest-metric route via vif1.0
+		t.Cleanup(func() { _, _ = tryRun("ip", "-n", tp.host, "addr", "del", "192.0.2.6/32", "dev", "eth2") })
+		ipn(t, tp.host, "addr", "add", "192.0.2.6/32", "dev", "eth2")
+		if got, ok := p.waitReplies(t, target, hostMAC, 1, time.Second); !ok {
+			t.Fatalf("%s, now a host address: %d replies 1 s after `ip addr add`, want exactly 1 (the kernel's)", target, got)
+		}
+		ipn(t, tp.host, "addr", "del", "192.0.2.6/32", "dev", "eth2")
+		if got, ok := p.waitReplies(t, target, hostMAC, 1, time.Second); !ok {
+			t.Fatalf("%s, no longer a host address: %d replies 1 s after `ip addr del`, want exactly 1 (proxyarp's)", target, got)
+		}
+	})
+
+	t.Run("a guest interface deleted and re-created is followed", func(t *testing.T) {
+		// What a Xen domain restart does: the vif goes away with its routes
+		// (flushed by the kernel without RTM_DELROUTE) and comes back.
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		ipn(t, tp.host, "link", "del", "vif2.0") // and g2's eth0 with it
+		if !p.waitAnswered(t, guest2IP, hostMAC, false, time.Second) {
+			t.Fatalf("%s still answered 1 s after vif2.0 was deleted", guest2IP)
+		}
+		if n := len(p.ask(t, netip.MustParseAddr("192.0.2.9"), hostMAC, replyWindow, askOptions{})); n != 0 {
+			t.Errorf("192.0.2.9 (multipath, one nexthop was vif2.0): %d replies after vif2.0 was deleted, want 0", n)
+		}
+		tp.addGuest(t, tp.g2, "vif2.0", guest2IP, true)
+		ipn(t, tp.host, "route", "replace", "192.0.2.9/32", "nexthop", "dev", "vif1.0", "nexthop", "dev", "vif2.0")
+		if !p.waitAnswered(t, guest2IP, hostMAC, true, time.Second) {
+			t.Fatalf("%s not answered within 1 s of vif2.0 and its route coming back", guest2IP)
+		}
+		if err := pingFrom(tp.router, guest2IP, 2*time.Second); err != nil {
+			t.Errorf("router ping %s after the re-creation: %v", guest2IP, err)
+		}
+	})
+
+	t.Run("hundreds of routes added and deleted at once are followed", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		var targets []netip.Addr
+		for i := 0; i < 256; i++ {
+			targets = append(targets, netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}))
+		}
+		for i := 128; i <= 250; i++ {
+			targets = append(targets, netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}))
+		}
+		// batch runs `ip -batch` with one route command per target; with
+		// force, errors (already deleted) are ignored.
+		dir := t.TempDir()
+		batch := func(verb string, force bool) (string, error) {
+			var b strings.Builder
+			for _, a := range targets {
+				b.WriteString("route " + verb + " " + a.String() + "/32 dev vif1.0\n")
+			}
+			file := filepath.Join(dir, verb+".batch")
+			if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+				return "", err
+			}
+			args := []string{"-n", tp.host, "-batch", file}
+			if force {
+				args = append([]string{"-force"}, args...)
+			}
+			return tryRun("ip", args...)
+		}
+		t.Cleanup(func() { _, _ = batch("del", true) })
+		if out, err := batch("add", false); err != nil {
+			t.Fatalf("ip -batch (route add): %v\n%s", err, out)
+		}
+		samples := []netip.Addr{targets[0], targets[200], targets[len(targets)-1]}
+		for _, a := range samples {
+			if !p.waitAnswered(t, a, hostMAC, true, 2*time.Second) {
+				t.Fatalf("%s not answered within 2 s of adding %d routes in one batch", a, len(targets))
+			}
+		}
+		if out, err := batch("del", false); err != nil {
+			t.Fatalf("ip -batch (route del): %v\n%s", err, out)
+		}
+		for _, a := range samples {
+			if !p.waitAnswered(t, a, hostMAC, false, 2*time.Second) {
+				t.Fatalf("%s still answered 2 s after deleting %d routes in one batch", a, len(targets))
+			}
+		}
+	})
+
+	t.Run("an uplink set down and up again is answered on again", func(t *testing.T) {
+		ipn(t, tp.host, "link", "set", "eth0", "down")
+		t.Cleanup(func() {
+			_, _ = tryRun("ip", "-n", tp.host, "link", "set", "eth0", "up")
+			// Down removed the routes through eth0.
+			_, _ = tryRun("ip", "-n", tp.host, "route", "replace", "192.0.2.70/32", "dev", "eth0")
+		})
+		time.Sleep(300 * time.Millisecond)
+		if !d.running() {
+			t.Fatalf("proxyarp exited when its uplink went down")
+		}
+		ipn(t, tp.host, "link", "set", "eth0", "up")
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		if !p.waitAnswered(t, guest1IP, tp.hostMAC(t), true, 5*time.Second) {
+			t.Fatalf("%s not answered within 5 s of the uplink coming back up", guest1IP)
+		}
+	})
+
 	t.Run("an uplink deleted and re-created is re-attached", func(t *testing.T) {
 		ipn(t, tp.host, "link", "del", "eth0") // takes the router's end with it
 		time.Sleep(300 * time.Millisecond)     // let proxyarp see the link go
@@ -176,6 +339,11 @@ func TestE2E(t *testing.T) {
 		if !p.waitAnswered(t, guest1IP, hostMAC, true, time.Second) {
 			t.Fatalf("%s not answered within 1 s of its route's re-creation", guest1IP)
 		}
+		if replies := p.ask(t, guest1IP, hostMAC, replyWindow, askOptions{}); len(replies) != 1 {
+			t.Errorf("request for %s after re-attach: %d replies, want 1", guest1IP, len(replies))
+		} else {
+			checkReply(t, replies[0], hostMAC, guest1IP, p.mac, p.ip) // the new uplink's MAC
+		}
 		if err := pingFrom(tp.router, guest2IP, 2*time.Second); err != nil {
 			t.Errorf("router ping %s over the re-created uplink: %v", guest2IP, err)
 		}
@@ -191,6 +359,19 @@ func TestE2E(t *testing.T) {
 		}
 		if code != 0 {
 			t.Errorf("exit code after SIGTERM = %d, want 0", code)
+		}
+	})
+
+	t.Run("with --log-format json every output line is a JSON object", func(t *testing.T) {
+		out := strings.TrimSpace(d.out.String())
+		if out == "" {
+			t.Fatalf("proxyarp logged nothing")
+		}
+		for i, line := range strings.Split(out, "\n") {
+			var obj map[string]any
+			if err := json.Unmarshal([]byte(line), &obj); err != nil {
+				t.Errorf("output line %d is not a JSON object: %v: %q", i+1, err, line)
+			}
 		}
 	})
 }
@@ -264,6 +445,32 @@ func TestE2EUplinkMissingAtStart(t *testing.T) {
 			t.Errorf("exit code after SIGINT = %d, want 0", code)
 		}
 	})
+}
+
+// TestE2EFlags checks that --allow and --guest-ifaces narrow the answers.
+func TestE2EFlags(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	bin := buildBinary(t)
+	tp := newTopology(t, topoOptions{uplink: true, otherLinks: true})
+	d := startDaemon(t, tp.host, bin, "serve", "--uplink", "eth0",
+		"--allow", "192.0.2.0/30,192.0.2.88/29", "--guest-ifaces", "vif*", "--log-format", "text")
+	p := openProbe(t, tp.router, "eth0", routerIP)
+	hostMAC := tp.hostMAC(t)
+	if !p.waitAnswered(t, guest1IP, hostMAC, true, readyTimeout) {
+		t.Fatalf("%s (vif1.0, inside --allow) not answered within %v of the start (running: %v)", guest1IP, readyTimeout, d.running())
+	}
+	for _, c := range []struct{ name, target string }{
+		{"an address routed to a guest outside --allow is not answered", "192.0.2.6"},
+		{"an address routed to tap3, outside --guest-ifaces vif*, is not answered", "192.0.2.91"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := netip.MustParseAddr(c.target)
+			if n := len(p.ask(t, target, hostMAC, replyWindow, askOptions{})); n != 0 {
+				t.Errorf("request for %s: %d replies within %v, want 0", target, n, replyWindow)
+			}
+		})
+	}
 }
 
 // TestE2ECLI checks usage errors. It needs no root and no namespace: every

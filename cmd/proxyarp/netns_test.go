@@ -222,6 +222,31 @@ func newTopology(t *testing.T, opt topoOptions) *topology {
 		if opt.uplink {
 			ipn(t, tp.host, "route", "add", "192.0.2.70/32", "dev", "eth0")
 		}
+		// Two more links with carrier (peers in "other"): tap3 matches the
+		// default guest globs, eth2 does not.
+		for _, ifname := range []string{"tap3", "eth2"} {
+			ipn(t, tp.host, "link", "add", ifname, "type", "veth", "peer", "name", ifname, "netns", tp.other)
+			ipn(t, tp.other, "link", "set", ifname, "up")
+			ipn(t, tp.host, "link", "set", ifname, "up")
+		}
+		ipn(t, tp.host, "route", "add", "192.0.2.91/32", "dev", "tap3")
+		ipn(t, tp.host, "route", "add", "192.0.2.90/32", "dev", "eth2")
+		// A host address that also has a /32 route via a guest.
+		ipn(t, tp.host, "addr", "add", "192.0.2.7/32", "dev", "eth2")
+		ipn(t, tp.host, "route", "add", "192.0.2.7/32", "dev", "vif1.0")
+		// Lowest metric via a non-guest (192.0.2.5) or via a guest (192.0.2.6).
+		ipn(t, tp.host, "route", "add", "192.0.2.5/32", "dev", "eth1", "metric", "5")
+		ipn(t, tp.host, "route", "add", "192.0.2.5/32", "dev", "vif1.0", "metric", "10")
+		ipn(t, tp.host, "route", "add", "192.0.2.6/32", "dev", "vif1.0", "metric", "5")
+		ipn(t, tp.host, "route", "add", "192.0.2.6/32", "dev", "eth1", "metric", "10")
+		// Multipath: one nexthop not a guest (192.0.2.8); all guests (192.0.2.9).
+		ipn(t, tp.host, "route", "add", "192.0.2.8/32", "nexthop", "dev", "vif1.0", "nexthop", "dev", "eth1")
+		if opt.guest2 {
+			ipn(t, tp.host, "route", "add", "192.0.2.9/32", "nexthop", "dev", "vif1.0", "nexthop", "dev", "vif2.0")
+		}
+		// Via a guest, but in another table, or not a /32.
+		ipn(t, tp.host, "route", "add", "192.0.2.92/32", "dev", "vif1.0", "table", "100")
+		ipn(t, tp.host, "route", "add", "192.0.2.100/30", "dev", "vif1.0")
 	}
 	return tp
 }
@@ -388,6 +413,12 @@ func openProbe(t *testing.T, ns, ifname string, requesterIP netip.Addr) *arpProb
 		if err != nil {
 			return err
 		}
+		// Promiscuous (on the router's own interface, in its namespace), so
+		// that a reply sent to a MAC other than the router's is seen too.
+		if err := c.SetPromiscuous(true); err != nil {
+			c.Close()
+			return err
+		}
 		p.conn, p.mac = c, ifi.HardwareAddr
 		return nil
 	})
@@ -400,34 +431,48 @@ func openProbe(t *testing.T, ns, ifname string, requesterIP netip.Addr) *arpProb
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
-// arpRequestFrame builds an Ethernet + ARP request, padded to the 60-byte
-// Ethernet minimum; with vlan > 0 an 802.1Q tag is inserted (64 bytes).
-func arpRequestFrame(dst, src net.HardwareAddr, senderIP, targetIP netip.Addr, vlan uint16) []byte {
-	f := make([]byte, 0, 64)
-	f = append(f, dst...)
-	f = append(f, src...)
-	if vlan > 0 {
-		f = binary.BigEndian.AppendUint16(f, 0x8100)
-		f = binary.BigEndian.AppendUint16(f, vlan&0x0fff)
+// arpFrame describes an Ethernet + ARP frame to send.
+type arpFrame struct {
+	ethDst, ethSrc net.HardwareAddr
+	vlan           uint16 // 802.1Q VID; untagged when 0
+	op             uint16
+	sha            net.HardwareAddr
+	spa            netip.Addr
+	tha            net.HardwareAddr
+	tpa            netip.Addr
+}
+
+// bytes marshals f, padded to the 60-byte Ethernet minimum (64 when tagged).
+func (f arpFrame) bytes() []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, f.ethDst...)
+	b = append(b, f.ethSrc...)
+	if f.vlan > 0 {
+		b = binary.BigEndian.AppendUint16(b, 0x8100)
+		b = binary.BigEndian.AppendUint16(b, f.vlan&0x0fff)
 	}
-	f = binary.BigEndian.AppendUint16(f, 0x0806)
-	f = binary.BigEndian.AppendUint16(f, 1)      // htype Ethernet
-	f = binary.BigEndian.AppendUint16(f, 0x0800) // ptype IPv4
-	f = append(f, 6, 4)
-	f = binary.BigEndian.AppendUint16(f, 1) // op request
-	f = append(f, src...)
-	s4, t4 := senderIP.As4(), targetIP.As4()
-	f = append(f, s4[:]...)
-	f = append(f, make([]byte, 6)...) // target hardware address unknown
-	f = append(f, t4[:]...)
+	b = binary.BigEndian.AppendUint16(b, 0x0806)
+	b = binary.BigEndian.AppendUint16(b, 1)      // htype Ethernet
+	b = binary.BigEndian.AppendUint16(b, 0x0800) // ptype IPv4
+	b = append(b, 6, 4)
+	b = binary.BigEndian.AppendUint16(b, f.op)
+	b = append(b, f.sha...)
+	s4, t4 := f.spa.As4(), f.tpa.As4()
+	b = append(b, s4[:]...)
+	tha := f.tha
+	if tha == nil {
+		tha = make(net.HardwareAddr, 6)
+	}
+	b = append(b, tha...)
+	b = append(b, t4[:]...)
 	minLen := 60 // Ethernet minimum without FCS
-	if vlan > 0 {
+	if f.vlan > 0 {
 		minLen += 4
 	}
-	for len(f) < minLen {
-		f = append(f, 0)
+	for len(b) < minLen {
+		b = append(b, 0)
 	}
-	return f
+	return b
 }
 
 // arpReply is a parsed ARP reply seen by the probe.
@@ -485,31 +530,52 @@ func (p *arpProbe) drain() {
 }
 
 type askOptions struct {
-	dst  net.HardwareAddr // Ethernet destination; broadcast when nil
-	vlan uint16           // 802.1Q VID; untagged when 0
+	dst      net.HardwareAddr // Ethernet destination; broadcast when nil
+	vlan     uint16           // 802.1Q VID; untagged when 0
+	op       uint16           // ARP operation; request (1) when 0
+	sha      net.HardwareAddr // ARP sender MAC; the probe's own MAC when nil
+	senderIP netip.Addr       // ARP sender IP; the probe's own IP when invalid
 }
 
-// ask sends one request for target and returns the replies for it from
-// fromMAC seen within window: op 2, sender IP = target, target IP = the
-// requester's IP.
-func (p *arpProbe) ask(t *testing.T, target netip.Addr, fromMAC net.HardwareAddr, window time.Duration, opt askOptions) []arpReply {
+// request builds the frame ask sends for target.
+func (p *arpProbe) request(target netip.Addr, opt askOptions) arpFrame {
+	f := arpFrame{ethDst: opt.dst, ethSrc: p.mac, vlan: opt.vlan, op: opt.op, sha: opt.sha, spa: opt.senderIP, tpa: target}
+	if f.ethDst == nil {
+		f.ethDst = broadcastMAC
+	}
+	if f.op == 0 {
+		f.op = 1
+	}
+	if f.sha == nil {
+		f.sha = p.mac
+	}
+	if !f.spa.IsValid() {
+		f.spa = p.ip
+	}
+	return f
+}
+
+// send writes frames on the probe's interface.
+func (p *arpProbe) send(t *testing.T, frames ...arpFrame) {
 	t.Helper()
-	dst := opt.dst
-	if dst == nil {
-		dst = broadcastMAC
+	for _, f := range frames {
+		if _, err := p.conn.WriteTo(f.bytes(), &packet.Addr{HardwareAddr: f.ethDst}); err != nil {
+			t.Fatalf("sending ARP frame for %s: %v", f.tpa, err)
+		}
 	}
-	p.drain()
-	frame := arpRequestFrame(dst, p.mac, p.ip, target, opt.vlan)
-	if _, err := p.conn.WriteTo(frame, &packet.Addr{HardwareAddr: dst}); err != nil {
-		t.Fatalf("sending ARP request for %s: %v", target, err)
-	}
+}
+
+// collect reads, for window, the replies that answer req from fromMAC:
+// op 2, Ethernet source or ARP sender MAC fromMAC, sender IP = req's target
+// and target IP = req's sender IP.
+func (p *arpProbe) collect(t *testing.T, req arpFrame, fromMAC net.HardwareAddr, window time.Duration) []arpReply {
+	t.Helper()
 	var replies []arpReply
 	buf := make([]byte, 2048)
-	deadline := time.Now().Add(window)
-	if err := p.conn.SetReadDeadline(deadline); err != nil {
+	if err := p.conn.SetReadDeadline(time.Now().Add(window)); err != nil {
 		t.Fatalf("SetReadDeadline: %v", err)
 	}
-	for i := 0; i < 10000; i++ {
+	for i := 0; i < 100000; i++ {
 		n, _, err := p.conn.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -518,7 +584,7 @@ func (p *arpProbe) ask(t *testing.T, target netip.Addr, fromMAC net.HardwareAddr
 			t.Fatalf("reading ARP replies: %v", err)
 		}
 		r, ok := parseARP(buf[:n])
-		if !ok || r.op != 2 || r.spa != target || r.tpa != p.ip {
+		if !ok || r.op != 2 || r.spa != req.tpa || r.tpa != req.spa {
 			continue
 		}
 		if !bytes.Equal(r.ethSrc, fromMAC) && !bytes.Equal(r.sha, fromMAC) {
@@ -527,6 +593,16 @@ func (p *arpProbe) ask(t *testing.T, target netip.Addr, fromMAC net.HardwareAddr
 		replies = append(replies, r)
 	}
 	return replies
+}
+
+// ask sends one request for target and returns the replies to it from
+// fromMAC seen within window.
+func (p *arpProbe) ask(t *testing.T, target netip.Addr, fromMAC net.HardwareAddr, window time.Duration, opt askOptions) []arpReply {
+	t.Helper()
+	p.drain()
+	req := p.request(target, opt)
+	p.send(t, req)
+	return p.collect(t, req, fromMAC, window)
 }
 
 // waitAnswered polls with requests (one every ~100 ms) until a request for
@@ -548,6 +624,25 @@ func (p *arpProbe) waitAnswered(t *testing.T, target netip.Addr, fromMAC net.Har
 		}
 	}
 	return false
+}
+
+// waitReplies polls until a request for target gets exactly want replies
+// from fromMAC (200 ms windows, up to timeout), then confirms the count with
+// one more request and a 500 ms window.
+func (p *arpProbe) waitReplies(t *testing.T, target netip.Addr, fromMAC net.HardwareAddr, want int, timeout time.Duration) (got int, ok bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for i := 0; i < 1000; i++ {
+		got = len(p.ask(t, target, fromMAC, 200*time.Millisecond, askOptions{}))
+		if got == want {
+			got = len(p.ask(t, target, fromMAC, 500*time.Millisecond, askOptions{}))
+			return got, got == want
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return got, false
 }
 
 // pingFrom sends one ICMP echo request from inside namespace ns (the kernel
