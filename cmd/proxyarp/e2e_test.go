@@ -185,9 +185,28 @@ func TestE2E(t *testing.T) {
 		if n := len(p.ask(t, guest2IP, hostMAC, replyWindow, askOptions{})); n != 1 {
 			t.Errorf("%s (other guest, carrier intact): %d replies, want 1", guest2IP, n)
 		}
+		if n := len(p.ask(t, netip.MustParseAddr("192.0.2.9"), hostMAC, replyWindow, askOptions{})); n != 0 {
+			t.Errorf("192.0.2.9 (multipath over vif1.0 and vif2.0): %d replies while vif1.0 has no carrier, want 0", n)
+		}
 		restore()
 		if !p.waitAnswered(t, guest1IP, hostMAC, true, 2*time.Second) {
 			t.Fatalf("%s not answered within 2 s of vif1.0 regaining carrier", guest1IP)
+		}
+	})
+
+	t.Run("removing a lower-metric non-guest route makes the guest route count", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		target := netip.MustParseAddr("192.0.2.5") // eth1 metric 5, vif1.0 metric 10
+		restore := []string{"-n", tp.host, "route", "replace", "192.0.2.5/32", "dev", "eth1", "metric", "5"}
+		t.Cleanup(func() { _, _ = tryRun("ip", restore...) })
+		ipn(t, tp.host, "route", "del", "192.0.2.5/32", "dev", "eth1", "metric", "5")
+		if !p.waitAnswered(t, target, hostMAC, true, time.Second) {
+			t.Fatalf("%s not answered within 1 s of its lower-metric eth1 route's removal", target)
+		}
+		run(t, "ip", restore...)
+		if !p.waitAnswered(t, target, hostMAC, false, time.Second) {
+			t.Fatalf("%s still answered 1 s after a lower-metric eth1 route was added back", target)
 		}
 	})
 
@@ -433,6 +452,22 @@ func TestE2EUplinkMissingAtStart(t *testing.T) {
 		p := openProbe(t, tp.router, "eth0", routerIP)
 		if !p.waitAnswered(t, guest1IP, tp.hostMAC(t), true, 5*time.Second) {
 			t.Fatalf("%s not answered within 5 s of the uplink's creation (running: %v)", guest1IP, d.running())
+		}
+	})
+
+	t.Run("SIGTERM while still waiting for a missing uplink exits 0", func(t *testing.T) {
+		// A second daemon on an uplink that never appears: it never answers.
+		w := startDaemon(t, tp.host, bin, "serve", "--uplink", "nosuch0")
+		time.Sleep(time.Second)
+		if !w.running() {
+			t.Fatalf("proxyarp --uplink nosuch0 exited instead of waiting: %v", w.err)
+		}
+		code, inTime := w.stop(t, syscall.SIGTERM)
+		if !inTime {
+			t.Fatalf("proxyarp waiting for its uplink did not exit within %v of SIGTERM (killed)", stopTimeout)
+		}
+		if code != 0 {
+			t.Errorf("exit code after SIGTERM while waiting = %d, want 0", code)
 		}
 	})
 
