@@ -27,7 +27,7 @@ func bigTruth(n int) Snapshot {
 func benchWatcher(b *testing.B, n int) *Watcher {
 	w := &Watcher{Set: NewSet(), Log: discardLogger()}
 	w.setup()
-	w.resync(bigTruth(n), nil, time.Now())
+	w.resync(bigTruth(n), nil, time.Now(), "bench")
 	if got := w.Set.Len(); got != n {
 		b.Fatalf("owned %d, want %d", got, n)
 	}
@@ -63,6 +63,6 @@ func BenchmarkWatcherResync(b *testing.B) {
 	snap := bigTruth(100_000)
 	b.ReportAllocs()
 	for b.Loop() {
-		w.resync(snap, nil, time.Now())
+		w.resync(snap, nil, time.Now(), "bench")
 	}
 }

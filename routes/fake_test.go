@@ -155,7 +155,10 @@ func newHarness(t *testing.T, truth Snapshot, configure func(*Watcher, *fakeSour
 		Log:        slog.New(h.logs),
 		minBackoff: time.Millisecond,
 		maxBackoff: 10 * time.Millisecond,
-		hook:       func(s string) { h.acks <- s },
+		// No verification resync unless a test asks for one: it would
+		// interleave "sync" reports with the events a test waits for.
+		verifyDelay: time.Hour,
+		hook:        func(s string) { h.acks <- s },
 	}
 	if configure != nil {
 		configure(h.w, h.src)

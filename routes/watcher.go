@@ -43,12 +43,14 @@ type Watcher struct {
 	// Tests may change these before Run.
 	minBackoff, maxBackoff time.Duration
 	stableAfter            time.Duration
-	hook                   func(string) // called with "event" or "sync"
+	verifyDelay            time.Duration // resync this long after a link went down
+	hook                   func(string)  // called with "event" or "sync"
 }
 
 const (
 	defaultMinBackoff  = 100 * time.Millisecond
 	defaultMaxBackoff  = 30 * time.Second
+	defaultVerifyDelay = time.Second
 	defaultStableAfter = time.Minute
 	// maxDumpAttempts bounds the immediate retries of an interrupted dump
 	// before the watcher falls back to its backoff.
@@ -154,6 +156,9 @@ func (w *Watcher) setup() {
 	if w.stableAfter == 0 {
 		w.stableAfter = defaultStableAfter
 	}
+	if w.verifyDelay == 0 {
+		w.verifyDelay = defaultVerifyDelay
+	}
 	w.m = newMirror()
 	w.notAllowed = make(map[uint32]struct{})
 }
@@ -188,38 +193,28 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 	defer sub.Close()
 	events := sub.Events()
 
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	dumped := make(chan dumpResult, 1)
-	go func() {
-		snap, err := w.dump(dctx)
-		dumped <- dumpResult{snap, err}
-	}()
-
-	var pending []Event
-	var snap Snapshot
-	for waiting := true; waiting; {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return time.Time{}, lostErr(sub)
-			}
-			pending = append(pending, ev)
-		case r := <-dumped:
-			if r.err != nil {
-				return time.Time{}, r.err
-			}
-			snap, waiting = r.snap, false
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		}
+	snap, pending, err := w.dumpBuffered(ctx, sub)
+	if err != nil {
+		return time.Time{}, err
 	}
-
-	w.resync(snap, pending, start)
+	why := "start"
+	if w.isReady() {
+		why = "events lost"
+	}
+	w.resync(snap, pending, start, why)
 	synced = time.Now()
 	w.readyOnce.Do(func() { close(w.ready) })
 	w.callHook("sync")
 
+	// A link that went down or away has had its routes flushed by the
+	// kernel without RTM_DELROUTE, and the mirror dropped them. But route,
+	// link and address events come over separate sockets, so their relative
+	// order is not guaranteed: a route re-added after the link came back
+	// may have been applied before the down event and then wrongly dropped.
+	// A verification resync shortly after such an event puts that right;
+	// the timer is not re-armed while pending, so a storm of link events
+	// costs one dump per verifyDelay.
+	var verify <-chan time.Time
 	for {
 		select {
 		case ev, ok := <-events:
@@ -227,9 +222,51 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 				return synced, lostErr(sub)
 			}
 			w.apply(ev)
+			if verify == nil && (ev.Kind == LinkDel || (ev.Kind == LinkUpdate && !ev.Link.Up)) {
+				verify = time.After(w.verifyDelay)
+			}
 			w.callHook("event")
+		case <-verify:
+			verify = nil
+			start := time.Now()
+			snap, pending, err := w.dumpBuffered(ctx, sub)
+			if err != nil {
+				return synced, err
+			}
+			w.resync(snap, pending, start, "link down")
+			w.callHook("sync")
 		case <-ctx.Done():
 			return synced, ctx.Err()
+		}
+	}
+}
+
+// dumpBuffered dumps the Source while collecting the events that arrive
+// meanwhile, to be applied on top of the dump.
+func (w *Watcher) dumpBuffered(ctx context.Context, sub Subscription) (Snapshot, []Event, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dumped := make(chan dumpResult, 1)
+	go func() {
+		snap, err := w.dump(dctx)
+		dumped <- dumpResult{snap, err}
+	}()
+	events := sub.Events()
+	var pending []Event
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return Snapshot{}, nil, lostErr(sub)
+			}
+			pending = append(pending, ev)
+		case r := <-dumped:
+			if r.err != nil {
+				return Snapshot{}, nil, r.err
+			}
+			return r.snap, pending, nil
+		case <-ctx.Done():
+			return Snapshot{}, nil, ctx.Err()
 		}
 	}
 }
@@ -265,7 +302,7 @@ func (w *Watcher) dump(ctx context.Context) (Snapshot, error) {
 
 // resync replaces the mirror with snap plus the events that arrived during
 // the dump, recomputes every verdict, swaps the Set and logs the changes.
-func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time) {
+func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why string) {
 	w.m = newMirror()
 	w.m.load(snap)
 	for _, ev := range pending {
@@ -315,7 +352,7 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time) {
 	if unlogged > 0 {
 		w.log.Info("more ownership changes not logged individually", "changes", unlogged)
 	}
-	w.log.Info("resync done", "owned", len(owned), "duration", time.Since(start))
+	w.log.Info("resync done", "owned", len(owned), "why", why, "duration", time.Since(start))
 }
 
 // verdict runs the rule for one destination of the mirror.

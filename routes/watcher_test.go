@@ -351,7 +351,7 @@ func TestWatcherResyncsAfterLostEvents(t *testing.T) {
 	// Map iteration makes the order of per-address lines random: compare
 	// as a set, but the loss first and the summary last.
 	wantFirst := "netlink events lost, resyncing err=Receive failed: no buffer space available"
-	wantLast := "resync done owned=2"
+	wantLast := "resync done owned=2 why=events lost"
 	wantMid := map[string]bool{
 		"address no longer owned ip=192.0.2.10 reason=no-route":           true,
 		"address no longer owned ip=192.0.2.11 reason=not-guest dev=eth9": true,
@@ -397,7 +397,7 @@ func TestWatcherLogsOneLinePerChange(t *testing.T) {
 		addRoute(host(addrC, 0, dev(idxVif2))),  // outside again: logged again
 	)
 	want := []string{
-		"resync done owned=0",
+		"resync done owned=0 why=start",
 		"address owned ip=192.0.2.10 dev=vif1.0 metric=0",
 		"routed to guest but outside --allow, not answered ip=198.51.100.20 dev=vif2.0",
 		"address no longer owned ip=192.0.2.10 reason=no-carrier dev=vif1.0",
@@ -512,5 +512,29 @@ func TestWatcherReadersDuringUpdates(t *testing.T) {
 	wg.Wait()
 	if got := h.set.Len(); got != 0 {
 		t.Errorf("Len() = %d after resync to an empty table, want 0", got)
+	}
+}
+
+// The kernel's route, link and address events come over separate sockets,
+// so a route re-added after a link's down/up can be applied before the down
+// event, which then drops it. The verification resync after a link went
+// down restores it from a dump.
+func TestWatcherVerifiesAfterLinkDown(t *testing.T) {
+	route := host(addrA, 0, dev(idxVif1))
+	truth := Snapshot{Links: testLinks(), Routes: []Route{route}}
+	h := startWatcher(t, truth, func(w *Watcher, _ *fakeSource) { w.verifyDelay = 20 * time.Millisecond })
+	dumps := h.src.dumpCount()
+
+	// Misordered delivery: the re-add overtakes the down and up events.
+	h.send(addRoute(route), linkDown(idxVif1, "vif1.0"), linkUp(idxVif1, "vif1.0"))
+	if got := h.set.Addrs(); len(got) != 0 {
+		t.Fatalf("before the verification the set is %v; the test no longer reproduces the misordering", got)
+	}
+	h.wait("sync")
+	if diff := cmp.Diff(addrs(addrA), h.set.Addrs(), cmpAddr); diff != "" {
+		t.Errorf("after the verification resync (-want +got):\n%s", diff)
+	}
+	if got := h.src.dumpCount() - dumps; got != 1 {
+		t.Errorf("%d dumps for one link-down burst, want 1", got)
 	}
 }

@@ -310,6 +310,24 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("a MAC address change on the uplink is followed", func(t *testing.T) {
+		// A bond failing over, or an operator setting a MAC: replies with the
+		// old MAC would send the router's traffic nowhere.
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		oldMAC := tp.hostMAC(t)
+		newMAC := net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x01, 0x01}
+		ipn(t, tp.host, "link", "set", "eth0", "address", newMAC.String())
+		if !p.waitAnswered(t, guest1IP, newMAC, true, 2*time.Second) {
+			n := len(p.ask(t, guest1IP, oldMAC, replyWindow, askOptions{}))
+			t.Fatalf("%s not answered with the uplink's new MAC %s within 2 s of `ip link set eth0 address` (%d replies with the old %s)", guest1IP, newMAC, n, oldMAC)
+		}
+		replies := p.ask(t, guest2IP, newMAC, replyWindow, askOptions{dst: newMAC})
+		if len(replies) != 1 {
+			t.Fatalf("unicast request to the new MAC for %s: %d replies, want 1", guest2IP, len(replies))
+		}
+		checkReply(t, replies[0], newMAC, guest2IP, p.mac, p.ip)
+	})
+
 	t.Run("an uplink set down and up again is answered on again", func(t *testing.T) {
 		ipn(t, tp.host, "link", "set", "eth0", "down")
 		t.Cleanup(func() {
@@ -513,6 +531,7 @@ func TestE2EFlags(t *testing.T) {
 // wrongly accepted its flags would only wait (and be killed), never open a
 // socket on a real interface.
 func TestE2ECLI(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	bin := buildBinary(t)
 	const noLink = "pxr-e2e-nolink"

@@ -51,8 +51,17 @@ const (
 	stopTimeout = 5 * time.Second  // SIGTERM -> SIGKILL
 )
 
+// skipShort skips end-to-end tests in -short mode (make unit).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping end-to-end test in -short mode")
+	}
+}
+
 func requireRoot(t *testing.T) {
 	t.Helper()
+	skipShort(t)
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: end-to-end tests need root to create network namespaces")
 	}
