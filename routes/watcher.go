@@ -29,6 +29,11 @@ type Watcher struct {
 	Allow []netip.Prefix
 	// Log receives one line per state change; nil means slog.Default().
 	Log *slog.Logger
+	// OnChange, when set, is called after every change of an address's
+	// ownership, once the Set already reflects it: for gratuitous ARP and
+	// for recording the answer set. It runs on the watcher's goroutine:
+	// it must not block.
+	OnChange func(Change)
 
 	initOnce  sync.Once
 	ready     chan struct{}
@@ -45,6 +50,20 @@ type Watcher struct {
 	stableAfter            time.Duration
 	verifyDelay            time.Duration // resync this long after a link went down
 	hook                   func(string)  // called with "event" or "sync"
+}
+
+// Change is one address becoming owned or no longer owned.
+type Change struct {
+	// Addr is the address.
+	Addr netip.Addr
+	// Owned is its new state.
+	Owned bool
+	// Verdict says why: the device and metric when owned, the rule that
+	// said no when not.
+	Verdict Verdict
+	// Startup is true for the changes of the first sync after Run starts:
+	// what was already there, not something that just happened.
+	Startup bool
 }
 
 const (
@@ -327,6 +346,7 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 			unlogged++
 		}
 	}
+	var changes []Change
 	for k := range w.m.routes {
 		v := w.verdict(k)
 		switch v.Reason {
@@ -334,6 +354,7 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 			owned[k] = struct{}{}
 			if _, was := oldOwned[k]; !was {
 				logChange(func() { w.logOwned(k, v) })
+				changes = append(changes, Change{Addr: addrOf(k), Owned: true, Verdict: v})
 			}
 		case ReasonNotAllowed:
 			w.notAllowed[k] = struct{}{}
@@ -346,9 +367,17 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 		if _, is := owned[k]; !is {
 			v := w.verdict(k)
 			logChange(func() { w.logNotOwned(k, v) })
+			changes = append(changes, Change{Addr: addrOf(k), Owned: false, Verdict: v})
 		}
 	}
 	w.Set.replace(owned, local)
+	if w.OnChange != nil {
+		startup := why == "start"
+		for _, c := range changes {
+			c.Startup = startup
+			w.OnChange(c)
+		}
+	}
 	if unlogged > 0 {
 		w.log.Info("more ownership changes not logged individually", "changes", unlogged)
 	}
@@ -412,6 +441,9 @@ func (w *Watcher) reevaluate(k uint32) {
 			w.logOwned(k, v)
 		} else {
 			w.logNotOwned(k, v)
+		}
+		if w.OnChange != nil {
+			w.OnChange(Change{Addr: addrOf(k), Owned: v.Owned(), Verdict: v})
 		}
 	}
 	_, wasNotAllowed := w.notAllowed[k]

@@ -538,3 +538,30 @@ func TestWatcherVerifiesAfterLinkDown(t *testing.T) {
 		t.Errorf("%d dumps for one link-down burst, want 1", got)
 	}
 }
+
+func TestWatcherReportsChanges(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	record := func(c Change) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s owned=%v startup=%v", c.Addr, c.Owned, c.Startup))
+	}
+	truth := Snapshot{Links: testLinks(), Routes: []Route{host(addrA, 0, dev(idxVif1))}}
+	h := startWatcher(t, truth, func(w *Watcher, _ *fakeSource) { w.OnChange = record })
+	h.send(addRoute(host(addrB, 0, dev(idxVif2))), linkNoCarrier(idxVif1, "vif1.0"))
+	h.lose(errors.New("lost"), Snapshot{Links: testLinks(), Routes: []Route{host(addrA, 0, dev(idxVif1))}})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		addrA + " owned=true startup=true",
+		addrB + " owned=true startup=false",
+		addrA + " owned=false startup=false",
+		// The resync finds vif1.0 with carrier again and addrB gone.
+		addrA + " owned=true startup=false",
+		addrB + " owned=false startup=false",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}

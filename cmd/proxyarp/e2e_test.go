@@ -1,7 +1,20 @@
 package main
 
 // End-to-end tests of `proxyarp serve` against the CLI contract, in network
-// namespaces (see netns_test.go). Run: go test -race -count=1 -run E2E -v .
+// namespaces (see netns_test.go). Run as root:
+//
+//	go test -race -count=1 -run E2E -v ./cmd/proxyarp/
+//
+// The product binary is built from this package (with -race when the tests
+// are). The topology is the seed page's: router eth0 192.0.2.254/24 <-> host
+// eth0 192.0.2.1/24 (the uplink, kernel proxy_arp off), guests g1 192.0.2.2
+// and g2 192.0.2.3 behind vif1.0 and vif2.0 with /32 routes, plus a second
+// uplink eth1 (198.51.100.1/24) and links tap3 and eth2 to an "other"
+// namespace for the routes proxyarp must or must not answer for. Requests are
+// crafted and replies read with a packet socket in the router namespace;
+// "not answered" means no reply from the host's MAC within 500 ms, and
+// state changes must show within 1 s (a functional deadline, not a speed
+// claim).
 
 import (
 	"bytes"
@@ -38,6 +51,7 @@ func TestE2E(t *testing.T) {
 		if !p.waitAnswered(t, guest1IP, tp.hostMAC(t), true, readyTimeout) {
 			t.Fatalf("proxyarp did not answer for %s within %v of its start (running: %v)", guest1IP, readyTimeout, d.running())
 		}
+		p.conn.Close() // each subtest opens its own
 	}
 
 	t.Run("the router reaches both guests by ping through its own ARP", func(t *testing.T) {
