@@ -14,4 +14,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/mdlayher/socket v0.7.0 // indirect
+require (
+	github.com/gopacket/gopacket v1.7.7 // indirect
+	github.com/mdlayher/socket v0.7.0 // indirect
+)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,8 @@ type Responder struct {
 
 	stats    counters
 	attached atomic.Bool
+	recheck  chan struct{}
+	initOnce sync.Once
 }
 
 // Errors Run returns instead of retrying.
@@ -61,6 +64,7 @@ func (r *Responder) Run(ctx context.Context) error {
 	if r.Set == nil {
 		return errors.New("responder: no answer set")
 	}
+	r.init()
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,14 +134,18 @@ func (r *Responder) Run(ctx context.Context) error {
 		r.attached.Store(true)
 		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String())
 		in := Ingress{Name: ifi.Name, MAC: mac}
-		err = r.serve(ctx, conn, in, log)
+		err = r.serve(ctx, conn, in, ifi.Index, lookup, log)
 		conn.Close()
 		r.attached.Store(false)
 		if ctx.Err() != nil {
 			break
 		}
-		log.Warn("uplink lost", "dev", ifi.Name, "err", err)
 		backoff = minBackoff
+		if errors.Is(err, errUplinkChanged) {
+			log.Info("uplink changed, re-attaching", "dev", ifi.Name)
+			continue
+		}
+		log.Warn("uplink lost", "dev", ifi.Name, "err", err)
 		if !wait() {
 			break
 		}
@@ -147,17 +155,52 @@ func (r *Responder) Run(ctx context.Context) error {
 	return nil
 }
 
+func (r *Responder) init() {
+	r.initOnce.Do(func() { r.recheck = make(chan struct{}, 1) })
+}
+
+// Recheck asks the responder to look at its uplink again: if the interface
+// it is attached to was replaced, went down, or changed its MAC address, it
+// re-attaches (and answers with the new MAC). The kernel tells a packet
+// socket when its interface goes down or away, but not about a new MAC, so
+// the daemon calls Recheck on every link event. It never blocks.
+func (r *Responder) Recheck() {
+	r.init()
+	select {
+	case r.recheck <- struct{}{}:
+	default:
+	}
+}
+
+// errUplinkChanged ends serve when Recheck found the uplink changed.
+var errUplinkChanged = errors.New("uplink changed")
+
 // serve runs the read-decide-reply loop on one attached socket. It returns
 // when ctx is done or the socket fails in a way that needs a new one (the
 // uplink went down or away).
-func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, log *slog.Logger) error {
+func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, lookup func(string) (*net.Interface, error), log *slog.Logger) error {
 	stop := make(chan struct{})
 	defer close(stop)
+	var changed atomic.Bool
 	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close()
-		case <-stop:
+		for {
+			select {
+			case <-ctx.Done():
+				c.Close()
+				return
+			case <-stop:
+				return
+			case <-r.recheck:
+				ifi, err := lookup(in.Name)
+				if err == nil && ifi.Index == ifindex && ifi.Flags&net.FlagUp != 0 {
+					if mac, ok := MACFrom(ifi.HardwareAddr); ok && mac == in.MAC {
+						continue
+					}
+				}
+				changed.Store(true)
+				c.Close()
+				return
+			}
 		}
 	}()
 
@@ -172,6 +215,9 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, log *slog.Log
 	for {
 		n, ptype, err := c.ReadFrame(buf)
 		if err != nil {
+			if changed.Load() {
+				return errUplinkChanged
+			}
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return err
 			}

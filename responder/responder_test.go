@@ -280,3 +280,32 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Error("socket left open after stop")
 	}
 }
+
+func TestRecheckFollowsNewUplinkMAC(t *testing.T) {
+	h := newFakeHost()
+	h.setLink(eth0)
+	r, _ := startResponder(t, h)
+	c1 := nextConn(t, h)
+
+	// A recheck with nothing changed keeps the socket.
+	r.Recheck()
+	c1.in <- fakeFrame{b: request(t, reqOpts{}), ptype: PacketBroadcast}
+	expectReply(t, c1)
+	select {
+	case <-h.conns:
+		t.Fatal("an unchanged uplink was re-attached")
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	newMAC := MAC{0x02, 0, 0, 0, 0, 0x42}
+	moved := *eth0
+	moved.HardwareAddr = newMAC[:]
+	h.setLink(&moved)
+	r.Recheck()
+	c2 := nextConn(t, h)
+	c2.in <- fakeFrame{b: request(t, reqOpts{}), ptype: PacketBroadcast}
+	got := expectReply(t, c2)
+	if MAC(got[6:12]) != newMAC || MAC(got[22:28]) != newMAC {
+		t.Errorf("reply after the MAC change says % x / % x, want %v", got[6:12], got[22:28], newMAC)
+	}
+}

@@ -34,6 +34,11 @@ type Watcher struct {
 	// for recording the answer set. It runs on the watcher's goroutine:
 	// it must not block.
 	OnChange func(Change)
+	// OnLink, when set, is called for every link event (update or
+	// deletion) after it was applied, so that others can re-check an
+	// interface without a netlink subscription of their own. It runs on the
+	// watcher's goroutine: it must not block.
+	OnLink func(Link, EventKind)
 
 	initOnce  sync.Once
 	ready     chan struct{}
@@ -422,6 +427,9 @@ func (w *Watcher) applyMirror(ev Event) (affected, localChanged []uint32) {
 // affected addresses only.
 func (w *Watcher) apply(ev Event) {
 	affected, localChanged := w.applyMirror(ev)
+	if w.OnLink != nil && (ev.Kind == LinkUpdate || ev.Kind == LinkDel) {
+		defer w.OnLink(ev.Link, ev.Kind)
+	}
 	for _, k := range localChanged {
 		w.Set.setLocal(k, w.m.isLocal(k))
 		w.reevaluate(k)

@@ -155,6 +155,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Config: &responder.Config{Allow: cfg.allow},
 		Log:    log,
 	}
+	// The kernel tells the packet socket when the uplink goes down or away,
+	// not when it gets a new MAC: every link event makes the responder look.
+	watcher.OnLink = func(routes.Link, routes.EventKind) { resp.Recheck() }
 	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow))
 
 	g, gctx := errgroup.WithContext(ctx)
