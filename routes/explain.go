@@ -26,7 +26,8 @@ const (
 	// watcher does not know (yet).
 	ReasonUnknownLink
 	// ReasonNotGuest: a lowest-metric route (or one of its nexthops)
-	// leaves through an interface that matches no guest glob.
+	// leaves through an interface that matches no guest glob, and the
+	// route is not one of proxyarp's own (ProtoProxyarp).
 	ReasonNotGuest
 	// ReasonLinkDown: a guest interface of a lowest-metric route is
 	// administratively down (or the nexthop is dead).
@@ -93,9 +94,11 @@ type Rule struct {
 //
 // The address is owned when the main table has a /32 route to it, every
 // route with the lowest metric is unicast and every nexthop of those leaves
-// through a known link that matches a guest glob, is up, has carrier and is
-// neither dead nor linkdown; when it is not local; and when it is inside
-// Allow (if Allow is not empty). Gateways do not matter.
+// through a known link that is up, has carrier, is neither dead nor
+// linkdown, and matches a guest glob (or the route carries ProtoProxyarp:
+// proxyarp's Manager installed it for a guest, whatever the device's name);
+// when it is not local; and when it is inside Allow (if Allow is not
+// empty). Gateways do not matter.
 func (r Rule) Explain(addr netip.Addr, routes []Route, links map[int]Link, local bool) Verdict {
 	if !addr.Is4() {
 		return Verdict{Reason: ReasonNoRoute}
@@ -135,7 +138,7 @@ func (r Rule) Explain(addr netip.Addr, routes []Route, links map[int]Link, local
 			case !ok:
 				v.Reason = ReasonUnknownLink
 				v.Dev = fmt.Sprintf("#%d", nh.LinkIndex)
-			case !r.Guests.Match(l.Name):
+			case !r.Guests.Match(l.Name) && rt.Protocol != ProtoProxyarp:
 				v.Reason = ReasonNotGuest
 			case !l.Up || nh.Dead:
 				v.Reason = ReasonLinkDown

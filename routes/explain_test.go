@@ -49,6 +49,27 @@ func TestExplain(t *testing.T) {
 			want:   Verdict{Reason: ReasonNotGuest, Dev: "eth1"},
 		},
 		{
+			name:   "a /32 of proxyarp's own proto via a non-guest name is owned",
+			routes: []Route{withProto(host(a, 2, dev(idxEth1)), ProtoProxyarp)},
+			want:   Verdict{Reason: ReasonOwned, Dev: "eth1", Metric: 2},
+		},
+		{
+			name:   "a /32 of another proto via a non-guest name is not owned",
+			routes: []Route{withProto(host(a, 2, dev(idxEth1)), unix.RTPROT_STATIC)},
+			want:   Verdict{Reason: ReasonNotGuest, Dev: "eth1", Metric: 2},
+		},
+		{
+			name:   "a /32 of proxyarp's own proto via a link without carrier is not owned",
+			routes: []Route{withProto(host(a, 2, dev(idxEth1)), ProtoProxyarp)},
+			links:  withLinks(Link{Index: idxEth1, Name: "eth1", Up: true}),
+			want:   Verdict{Reason: ReasonNoCarrier, Dev: "eth1", Metric: 2},
+		},
+		{
+			name:   "a metric tie between proxyarp's route and a non-guest one is not owned",
+			routes: []Route{withProto(host(a, 2, dev(idxEth1)), ProtoProxyarp), host(a, 2, dev(idxEth0))},
+			want:   Verdict{Reason: ReasonNotGuest, Dev: "eth0", Metric: 2},
+		},
+		{
 			name:   "custom globs can make eth1 a guest interface",
 			routes: []Route{host(a, 0, dev(idxEth1))},
 			guests: "eth1",

@@ -71,6 +71,11 @@ func withType(r Route, typ int) Route {
 	return r
 }
 
+func withProto(r Route, proto int) Route {
+	r.Protocol = proto
+	return r
+}
+
 func withTable(r Route, table int) Route {
 	r.Table = table
 	return r

@@ -48,6 +48,9 @@ type Route struct {
 	// Priority is the metric; lower wins.
 	Priority int
 	Tos      int
+	// Protocol is the route's originator (RTPROT_*, the `proto` of ip
+	// route): ProtoProxyarp for the routes proxyarp's Manager installs.
+	Protocol int
 	// Nexthops holds one entry for an ordinary route, several for a
 	// multipath route, none for blackhole and similar types.
 	Nexthops []Nexthop
@@ -58,6 +61,9 @@ func (r Route) String() string {
 	s := fmt.Sprintf("%s table %d type %d metric %d", r.Dst, r.Table, r.Type, r.Priority)
 	if r.Tos != 0 {
 		s += fmt.Sprintf(" tos %d", r.Tos)
+	}
+	if r.Protocol != 0 {
+		s += fmt.Sprintf(" proto %d", r.Protocol)
 	}
 	for _, nh := range r.Nexthops {
 		s += " nexthop"
@@ -157,6 +163,14 @@ type Subscription interface {
 	// call more than once.
 	Close() error
 }
+
+// ProtoProxyarp is the route protocol number (the `proto` of ip route)
+// that marks the routes proxyarp's Manager installs. The Manager only ever
+// replaces or removes routes carrying it, and Rule counts them as guest
+// routes whatever their device is called. 213 is unassigned in iproute2's
+// rt_protos and the kernel's RTPROT_* list; dist/iproute2/rt_protos.d/
+// proxyarp.conf names it "proxyarp" for ip route.
+const ProtoProxyarp = 213
 
 const (
 	tableMain   = unix.RT_TABLE_MAIN

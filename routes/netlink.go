@@ -392,7 +392,7 @@ func convertRoute(r netlink.Route) (Route, bool) {
 	if r.Family != 0 && r.Family != netlink.FAMILY_V4 {
 		return Route{}, false
 	}
-	rt := Route{Table: r.Table, Type: r.Type, Priority: r.Priority, Tos: r.Tos}
+	rt := Route{Table: r.Table, Type: r.Type, Priority: r.Priority, Tos: r.Tos, Protocol: int(r.Protocol)}
 	if r.Dst == nil {
 		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	} else {
