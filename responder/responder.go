@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -35,10 +36,18 @@ type Responder struct {
 	// (if any) was written, with the write error if it failed. It runs on
 	// the answer path: it must be quick and must not retain frame.
 	OnDecision func(frame []byte, in Ingress, d Decision, writeErr error)
+	// Announcements configures gratuitous ARP (see Announce); the zero
+	// value sends none.
+	Announcements AnnounceConfig
+	// OnAnnounce, when set, is called after every gratuitous ARP written
+	// (or not: writeErr), like OnDecision.
+	OnAnnounce func(frame []byte, addr netip.Addr, writeErr error)
 
 	stats    counters
 	attached atomic.Bool
 	recheck  chan struct{}
+	garpReq  chan garpRequest
+	current  atomic.Pointer[attachment]
 	initOnce sync.Once
 }
 
@@ -78,7 +87,18 @@ func (r *Responder) Run(ctx context.Context) error {
 		listen = ListenPacket
 	}
 
+	if r.Announcements.Count > 0 {
+		actx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.runAnnouncer(actx, log)
+		}()
+		defer func() { cancel(); <-done }()
+	}
+
 	backoff := minBackoff
+	attaches := 0
 	wait := func() bool {
 		t := time.NewTimer(backoff)
 		defer t.Stop()
@@ -134,7 +154,15 @@ func (r *Responder) Run(ctx context.Context) error {
 		r.attached.Store(true)
 		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String())
 		in := Ingress{Name: ifi.Name, MAC: mac}
+		r.current.Store(&attachment{conn: conn, mac: mac})
+		if attaches++; attaches > 1 {
+			// Re-attached, perhaps with a new MAC: the router may hold
+			// stale entries for everything. (Not at start-up: what is
+			// already there is not news.)
+			r.announceAll()
+		}
 		err = r.serve(ctx, conn, in, ifi.Index, lookup, log)
+		r.current.Store(nil)
 		conn.Close()
 		r.attached.Store(false)
 		if ctx.Err() != nil {
@@ -156,7 +184,10 @@ func (r *Responder) Run(ctx context.Context) error {
 }
 
 func (r *Responder) init() {
-	r.initOnce.Do(func() { r.recheck = make(chan struct{}, 1) })
+	r.initOnce.Do(func() {
+		r.recheck = make(chan struct{}, 1)
+		r.garpReq = make(chan garpRequest, garpQueueLen)
+	})
 }
 
 // Recheck asks the responder to look at its uplink again: if the interface
@@ -171,6 +202,16 @@ func (r *Responder) Recheck() {
 	default:
 	}
 }
+
+// attachment is the socket the responder is attached with, for the
+// announcer, which writes on it from its own goroutine.
+type attachment struct {
+	conn Conn
+	mac  MAC
+}
+
+// garpQueueLen bounds the announcements waiting to be scheduled.
+const garpQueueLen = 4096
 
 // errUplinkChanged ends serve when Recheck found the uplink changed.
 var errUplinkChanged = errors.New("uplink changed")
@@ -270,6 +311,7 @@ func linkGone(err error) bool {
 
 type counters struct {
 	frames, replies, readErrors, writeErrors atomic.Uint64
+	garpsSent, garpsDropped                  atomic.Uint64
 	reasons                                  [numReasons]atomic.Uint64
 }
 
@@ -281,6 +323,9 @@ type Stats struct {
 	Replies uint64
 	// ReadErrors and WriteErrors count failed socket calls.
 	ReadErrors, WriteErrors uint64
+	// GARPsSent counts gratuitous ARP announcements written; GARPsDropped
+	// those not even scheduled because the queue was full.
+	GARPsSent, GARPsDropped uint64
 	// Decisions counts frames by Decide's outcome; Decisions[Answer] counts
 	// answered requests, including those whose reply could not be written.
 	Decisions map[Reason]uint64
@@ -290,11 +335,13 @@ type Stats struct {
 // is running.
 func (r *Responder) Stats() Stats {
 	s := Stats{
-		Frames:      r.stats.frames.Load(),
-		Replies:     r.stats.replies.Load(),
-		ReadErrors:  r.stats.readErrors.Load(),
-		WriteErrors: r.stats.writeErrors.Load(),
-		Decisions:   make(map[Reason]uint64, numReasons),
+		Frames:       r.stats.frames.Load(),
+		Replies:      r.stats.replies.Load(),
+		ReadErrors:   r.stats.readErrors.Load(),
+		WriteErrors:  r.stats.writeErrors.Load(),
+		GARPsSent:    r.stats.garpsSent.Load(),
+		GARPsDropped: r.stats.garpsDropped.Load(),
+		Decisions:    make(map[Reason]uint64, numReasons),
 	}
 	for i := range r.stats.reasons {
 		s.Decisions[Reason(i)] = r.stats.reasons[i].Load()

@@ -183,6 +183,42 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("a route added at run time is announced by gratuitous ARP", func(t *testing.T) {
+		p := openProbe(t, tp.router, "eth0", routerIP)
+		hostMAC := tp.hostMAC(t)
+		target := netip.MustParseAddr("192.0.2.5")
+		p.drain()
+		ipn(t, tp.host, "route", "add", "192.0.2.5/32", "dev", "vif1.0", "src", hostIP.String())
+		t.Cleanup(func() { _, _ = tryRun("ip", "-n", tp.host, "route", "del", "192.0.2.5/32") })
+		// serve's default: 3 announcements 1 s apart, the first at once.
+		var seen []time.Time
+		buf := make([]byte, 2048)
+		deadline := time.Now().Add(3500 * time.Millisecond)
+		for i := 0; i < 10000 && time.Now().Before(deadline); i++ {
+			if err := p.conn.SetReadDeadline(deadline); err != nil {
+				t.Fatalf("SetReadDeadline: %v", err)
+			}
+			n, _, err := p.conn.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			f, ok := parseARP(buf[:n])
+			if !ok || f.op != 1 || f.spa != target || f.tpa != target {
+				continue
+			}
+			if !bytes.Equal(f.ethSrc, hostMAC) || !bytes.Equal(f.sha, hostMAC) || !bytes.Equal(f.ethDst, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
+				t.Errorf("announcement from %v (sender %v) to %v, want from the uplink %v to broadcast", f.ethSrc, f.sha, f.ethDst, hostMAC)
+			}
+			seen = append(seen, time.Now())
+		}
+		if len(seen) != 3 {
+			t.Fatalf("%d gratuitous ARPs for %s within 3.5 s of its route appearing, want 3", len(seen), target)
+		}
+		if gap := seen[1].Sub(seen[0]); gap < 500*time.Millisecond {
+			t.Errorf("announcements %v apart, want about --garp-interval (1s)", gap)
+		}
+	})
+
 	t.Run("a guest whose link lost carrier is not answered until carrier returns", func(t *testing.T) {
 		p := openProbe(t, tp.router, "eth0", routerIP)
 		hostMAC := tp.hostMAC(t)

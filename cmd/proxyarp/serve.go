@@ -48,6 +48,7 @@ type serveConfig struct {
 	allow     []netip.Prefix
 	logFormat string
 	logLevel  slog.Level
+	announce  responder.AnnounceConfig
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -63,6 +64,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.uplink, "uplink", "", "the `IFACE` the upstream router ARPs on (required)")
 	fs.StringVar(&guests, "guest-ifaces", routes.DefaultGlobs, "comma-separated shell `GLOBS` naming guest interfaces")
 	fs.StringVar(&allow, "allow", "", "comma-separated `PREFIXES`; when set, only addresses inside them are answered")
+	fs.IntVar(&cfg.announce.Count, "garp-count", responder.DefaultAnnounce.Count, "send `N` gratuitous ARP announcements when an address becomes owned after start-up (0 disables)")
+	fs.DurationVar(&cfg.announce.Interval, "garp-interval", responder.DefaultAnnounce.Interval, "`TIME` between the announcements of one burst")
+	fs.IntVar(&cfg.announce.Rate, "garp-rate", responder.DefaultAnnounce.Rate, "at most `N` announcements per second over all addresses (0: no cap)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format on stderr: `text` or json")
 	fs.StringVar(&logLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +103,15 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 			}
 			cfg.allow = append(cfg.allow, p.Masked())
 		}
+	}
+	if cfg.announce.Count < 0 || cfg.announce.Count > 100 {
+		return cfg, usagef("serve: --garp-count %d: want 0 (off) to 100", cfg.announce.Count)
+	}
+	if cfg.announce.Interval <= 0 && cfg.announce.Count > 1 {
+		return cfg, usagef("serve: --garp-interval %v: want a positive duration such as 1s", cfg.announce.Interval)
+	}
+	if cfg.announce.Rate < 0 {
+		return cfg, usagef("serve: --garp-rate %d: want 0 (no cap) or more", cfg.announce.Rate)
 	}
 	switch logFormat {
 	case "text", "json":
@@ -154,6 +167,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Set:    set,
 		Config: &responder.Config{Allow: cfg.allow},
 		Log:    log,
+
+		Announcements: cfg.announce,
+	}
+	// A guest that appears, moves here or gets its carrier back after
+	// start-up is announced, so the router need not wait for its entry to
+	// expire.
+	watcher.OnChange = func(c routes.Change) {
+		if c.Owned && !c.Startup {
+			resp.Announce(c.Addr)
+		}
 	}
 	// The kernel tells the packet socket when the uplink goes down or away,
 	// not when it gets a new MAC: every link event makes the responder look.
