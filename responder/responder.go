@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,7 +180,14 @@ func (r *Responder) Run(ctx context.Context) error {
 		}
 	}
 	st := r.Stats()
-	log.Info("responder stopped", "dev", r.Uplink, "requests", st.Frames, "replies", st.Replies)
+	var drops []string
+	for _, reason := range DropReasons() {
+		if n := st.Decisions[reason]; n > 0 {
+			drops = append(drops, fmt.Sprintf("%s=%d", reason, n))
+		}
+	}
+	log.Info("responder stopped", "dev", r.Uplink, "frames", st.Frames, "replies", st.Replies,
+		"garps", st.GARPsSent, "drops", strings.Join(drops, " "))
 	return nil
 }
 
