@@ -7,12 +7,22 @@ BIN     := bin/proxyarp
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build test vet fmt-check unit demo bench fuzz clean
+.PHONY: all build install test vet fmt-check unit demo bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/proxyarp
+
+PREFIX ?= /usr/local
+XEN_SCRIPTS ?= /etc/xen/scripts
+
+# Binary, Xen hotplug script, and the iproute2 name of proxyarp's route
+# protocol (so `ip route` prints "proto proxyarp").
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/proxyarp
+	install -D -m 0755 dist/xen/vif-proxyarp $(DESTDIR)$(XEN_SCRIPTS)/vif-proxyarp
+	install -D -m 0644 dist/iproute2/rt_protos.d/proxyarp.conf $(DESTDIR)/etc/iproute2/rt_protos.d/proxyarp.conf
 
 vet:
 	$(GO) vet $(PKGS)
@@ -40,6 +50,7 @@ bench:
 # A short run of every fuzz target; corpora live in each package's testdata/.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./responder/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./xenstore/
 
 clean:
 	rm -rf bin

@@ -107,3 +107,11 @@ func addrDel(idx int, p string) Event {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func prefixes(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, mustPrefix(s))
+	}
+	return out
+}

@@ -249,10 +249,11 @@ func (m *Manager) plan(spec PlugSpec) (plan, error) {
 				exists = true
 			case h.Dev == link.Name:
 				p.stale = append(p.stale, h)
-			case sameGuest(h.Dev, link.Name):
+			case sameGuest(h.Dev, link.Name) && h.Metric != spec.Metric:
 				// vif-route routes a HVM guest's addresses both to
 				// its PV vif (metric 2) and to its emulated twin
-				// vifD.N-emu (metric 1).
+				// vifD.N-emu (metric 1). At the same metric the
+				// replace would take the twin's route over.
 			default:
 				return p, fmt.Errorf("%s is already routed to another device: %s", e, h)
 			}

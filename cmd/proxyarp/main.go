@@ -35,6 +35,8 @@ answers for any address routed out another interface, and by default up to
 
 Usage:
   proxyarp serve --uplink IFACE [flags]   run the responder (see serve --help)
+  proxyarp hotplug ACTION [key=value...]  Xen vif hotplug, a drop-in for vif-route (see hotplug --help)
+  proxyarp route add|del|list ...         manage guest routes without Xen (see route --help)
   proxyarp version                        print the version and build details
   proxyarp help                           print this help
 
@@ -62,13 +64,17 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = serve(rest, stdout, stderr)
+	case "hotplug":
+		err = hotplug(rest, stdout, stderr)
+	case "route":
+		err = routeCmd(rest, stdout, stderr)
 	case "version", "--version":
 		err = version(stdout)
 	case "help", "--help", "-h", "-help":
 		fmt.Fprint(stdout, mainUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (commands: serve, version, help)", cmd)
+		err = usagef("unknown command %q (commands: serve, hotplug, route, version, help)", cmd)
 	}
 	var uerr *usageError
 	switch {
