@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
+	github.com/gopacket/gopacket v1.7.7
 	github.com/mdlayher/arp v0.0.0-20220512170110-6706a2966875
 	github.com/mdlayher/ethernet v0.0.0-20220221185849-529eae5b6118
 	github.com/mdlayher/packet v1.2.0
@@ -14,7 +15,4 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require (
-	github.com/gopacket/gopacket v1.7.7 // indirect
-	github.com/mdlayher/socket v0.7.0 // indirect
-)
+require github.com/mdlayher/socket v0.7.0 // indirect

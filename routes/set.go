@@ -95,6 +95,24 @@ func (s *Set) Addrs() []netip.Addr {
 	return out
 }
 
+// LocalAddrs returns the host's own addresses in ascending order, for
+// recording the answer set (capture) and tests. It allocates; do not call
+// it per packet.
+func (s *Set) LocalAddrs() []netip.Addr {
+	s.mu.RLock()
+	keys := make([]uint32, 0, len(s.local))
+	for k := range s.local {
+		keys = append(keys, k)
+	}
+	s.mu.RUnlock()
+	slices.Sort(keys)
+	out := make([]netip.Addr, len(keys))
+	for i, k := range keys {
+		out[i] = addrOf(k)
+	}
+	return out
+}
+
 // setOwned adds or removes one owned address.
 func (s *Set) setOwned(k uint32, owned bool) {
 	s.mu.Lock()

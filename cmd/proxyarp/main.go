@@ -35,12 +35,14 @@ answers for any address routed out another interface, and by default up to
 
 Usage:
   proxyarp serve --uplink IFACE [flags]   run the responder (see serve --help)
+  proxyarp replay FILE [flags]            decide a capture's frames again offline (see replay --help)
   proxyarp hotplug ACTION [key=value...]  Xen vif hotplug, a drop-in for vif-route (see hotplug --help)
   proxyarp route add|del|list ...         manage guest routes without Xen (see route --help)
   proxyarp version                        print the version and build details
   proxyarp help                           print this help
 
-Exit codes: 0 clean stop, 1 runtime failure, 2 usage error.
+Exit codes: 0 clean stop, 1 runtime failure, 2 usage error
+(replay: 3 a corrupt record or a decision that differs).
 `
 
 // usageError is a bad command line: reported in one line, exit code 2.
@@ -64,6 +66,8 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = serve(rest, stdout, stderr)
+	case "replay":
+		return replay(rest, stdout, stderr)
 	case "hotplug":
 		err = hotplug(rest, stdout, stderr)
 	case "route":
@@ -74,7 +78,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, mainUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (commands: serve, hotplug, route, version, help)", cmd)
+		err = usagef("unknown command %q (commands: serve, replay, hotplug, route, version, help)", cmd)
 	}
 	var uerr *usageError
 	switch {

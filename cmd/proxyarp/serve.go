@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/proxyarp/proxyarp/capture"
 	"github.com/proxyarp/proxyarp/hostcheck"
 	"github.com/proxyarp/proxyarp/responder"
 	"github.com/proxyarp/proxyarp/routes"
@@ -49,6 +50,7 @@ type serveConfig struct {
 	logFormat string
 	logLevel  slog.Level
 	announce  responder.AnnounceConfig
+	pcap      capture.Flags
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -69,6 +71,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.IntVar(&cfg.announce.Rate, "garp-rate", responder.DefaultAnnounce.Rate, "at most `N` announcements per second over all addresses (0: no cap)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format on stderr: `text` or json")
 	fs.StringVar(&logLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
+	cfg.pcap.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, serveUsage)
@@ -112,6 +115,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	if cfg.announce.Rate < 0 {
 		return cfg, usagef("serve: --garp-rate %d: want 0 (no cap) or more", cfg.announce.Rate)
+	}
+	if err := cfg.pcap.Validate(); err != nil {
+		return cfg, usagef("serve: %v", err)
 	}
 	switch logFormat {
 	case "text", "json":
@@ -178,6 +184,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			resp.Announce(c.Addr)
 		}
 	}
+	rec, err := cfg.pcap.NewRecorder(cfg.uplink, cfg.guests, cfg.allow, set, log)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		rec.Attach(resp, watcher) // chains the hooks set above
+	}
 	// The kernel tells the packet socket when the uplink goes down or away,
 	// not when it gets a new MAC: every link event makes the responder look.
 	watcher.OnLink = func(routes.Link, routes.EventKind) { resp.Recheck() }
@@ -186,6 +199,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return resp.Run(gctx) })
+	if rec != nil {
+		g.Go(func() error { return rec.Run(gctx) })
+	}
 	g.Go(func() error {
 		select {
 		case <-watcher.Ready():

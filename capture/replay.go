@@ -1,0 +1,235 @@
+package capture
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/proxyarp/proxyarp/responder"
+)
+
+// Format is the output format of a replay.
+type Format int
+
+// Output formats: one line per frame.
+const (
+	// Text prints "FRAME TIME INGRESS PKTTYPE SENDER_MAC SENDER_IP >
+	// TARGET_IP DECISION [REASON]".
+	Text Format = iota
+	// JSON prints one object per line, see JSONLine.
+	JSON
+)
+
+// JSONLine is the object printed per frame with the JSON format.
+type JSONLine struct {
+	Frame     int    `json:"frame"`
+	Time      string `json:"time"`
+	Ingress   string `json:"ingress"`
+	SenderMAC string `json:"sender_mac"`
+	SenderIP  string `json:"sender_ip"`
+	TargetIP  string `json:"target_ip"`
+	// Decision is "answer" or "drop".
+	Decision string `json:"decision"`
+	// Reason is Decide's reason name ("answer" when answered).
+	Reason string `json:"reason"`
+}
+
+// Replayer decides every frame of a capture again with responder.Decide.
+type Replayer struct {
+	// State, when set, is the answer set and configuration for every
+	// frame (from --routes and --local). When nil, the state recorded
+	// beside the capture (FILE.state.json) is followed frame by frame.
+	State *State
+	// UplinkMAC, when not zero, overrides the uplink MAC of the state.
+	UplinkMAC responder.MAC
+	// Format is the output format.
+	Format Format
+	// Verify compares every decision with the one recorded in the frame's
+	// comment and reports each difference on Log.
+	Verify bool
+	// Out receives one line per frame and nothing else.
+	Out io.Writer
+	// Log receives differences, errors and the summary; nil discards.
+	Log io.Writer
+}
+
+// Summary is what a replay found.
+type Summary struct {
+	// Frames counts frames decided; Answered those decided Answer.
+	Frames, Answered int
+	// Differences counts frames whose decision differs from the recorded
+	// one, or (with Verify) received frames with no recorded decision.
+	Differences int
+	// Corrupt is the error that stopped reading at a corrupt or truncated
+	// record, nil when the file was read to its end.
+	Corrupt error
+}
+
+// ErrNoState is returned (wrapped) by Replay when no State is given and the
+// capture has no state file beside it.
+var ErrNoState = errors.New("no answer set")
+
+// ReplayFile replays the capture at path; see Replay. The state file, when
+// used, is path + ".state.json".
+func (rp *Replayer) ReplayFile(path string) (Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer f.Close()
+	var recs []StateRecord
+	if rp.State == nil {
+		sp := StatePath(path)
+		recs, err = ReadStateFile(sp)
+		if errors.Is(err, os.ErrNotExist) {
+			return Summary{}, fmt.Errorf("%w: %s has no recorded state (%s); give --routes and --local", ErrNoState, path, sp)
+		}
+		if err != nil {
+			return Summary{}, fmt.Errorf("read state: %w", err)
+		}
+	}
+	return rp.Replay(f, path, recs)
+}
+
+// Replay decides every frame read from r, named name in messages. With
+// State nil, recs is the recorded state (it must not be empty). It returns
+// an error only when r cannot be read at all (not a capture, not
+// Ethernet); a corrupt record ends the replay with Summary.Corrupt set.
+func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summary, error) {
+	var sum Summary
+	logw := rp.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	rd, err := NewReader(r)
+	if err != nil {
+		return sum, fmt.Errorf("%s: %w", name, err)
+	}
+	var st State
+	if rp.State != nil {
+		st = *rp.State
+	} else if len(recs) == 0 {
+		return sum, fmt.Errorf("%w for %s", ErrNoState, name)
+	}
+	if st.Set == nil {
+		st.Set = NewStaticSet(nil, nil)
+	}
+	out := bufio.NewWriter(rp.Out)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	warnedMAC := false
+	for {
+		f, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			sum.Corrupt = fmt.Errorf("%s: %w", name, err)
+			fmt.Fprintf(logw, "replay: %v\n", sum.Corrupt)
+			break
+		}
+		for len(recs) > 0 && recs[0].FromFrame <= f.Number {
+			if err := st.Apply(recs[0]); err != nil {
+				return sum, fmt.Errorf("%s: state: %w", name, err)
+			}
+			recs = recs[1:]
+		}
+		in := responder.Ingress{Name: f.Iface, MAC: st.UplinkMAC, Type: f.Type}
+		if !rp.UplinkMAC.IsZero() {
+			in.MAC = rp.UplinkMAC
+		}
+		if in.Name == "" {
+			in.Name = st.Uplink
+		}
+		if in.Name == "" {
+			in.Name = "-"
+		}
+		if in.MAC.IsZero() && !warnedMAC {
+			warnedMAC = true
+			fmt.Fprintf(logw, "replay: %s: uplink MAC unknown (give --uplink-mac): requests unicast to it are decided not-for-us\n", name)
+		}
+		d := responder.Decide(f.Data, in, st.Set, &st.Config)
+		sum.Frames++
+		if d.Reason == responder.Answer {
+			sum.Answered++
+		}
+		if rp.Format == JSON {
+			if err := enc.Encode(jsonLine(f, in, d)); err != nil {
+				return sum, fmt.Errorf("write output: %w", err)
+			}
+		} else if _, err := out.WriteString(textLine(f, in, d)); err != nil {
+			return sum, fmt.Errorf("write output: %w", err)
+		}
+		if rp.Verify && f.Type != responder.PacketOutgoing {
+			rec, ok, err := RecordedDecision(f.Comments)
+			switch {
+			case err != nil:
+				sum.Differences++
+				fmt.Fprintf(logw, "replay: %s: frame %d: %v\n", name, f.Number, err)
+			case !ok:
+				sum.Differences++
+				fmt.Fprintf(logw, "replay: %s: frame %d: no recorded decision to verify\n", name, f.Number)
+			case rec.Reason != d.Reason:
+				sum.Differences++
+				fmt.Fprintf(logw, "replay: %s: frame %d: recorded %s, replay decides %s\n", name, f.Number, describe(rec.Reason), describe(d.Reason))
+			}
+		}
+	}
+	return sum, nil
+}
+
+// describe names a decision: "answer" or "drop (not-owned)".
+func describe(r responder.Reason) string {
+	if r == responder.Answer {
+		return "answer"
+	}
+	return "drop (" + r.String() + ")"
+}
+
+// fields returns the printable sender MAC, sender IP and target IP: empty
+// when Decide did not get as far as the ARP payload.
+func fields(d responder.Decision) (mac, sip, tip string) {
+	r := d.Request
+	if !r.SenderIP.IsValid() {
+		return "", "", ""
+	}
+	return r.SenderMAC.String(), r.SenderIP.String(), r.TargetIP.String()
+}
+
+func jsonLine(f Frame, in responder.Ingress, d responder.Decision) JSONLine {
+	mac, sip, tip := fields(d)
+	decision := "drop"
+	if d.Reason == responder.Answer {
+		decision = "answer"
+	}
+	return JSONLine{
+		Frame:     f.Number,
+		Time:      f.Time.UTC().Format(time.RFC3339Nano),
+		Ingress:   in.Name,
+		SenderMAC: mac,
+		SenderIP:  sip,
+		TargetIP:  tip,
+		Decision:  decision,
+		Reason:    d.Reason.String(),
+	}
+}
+
+func textLine(f Frame, in responder.Ingress, d responder.Decision) string {
+	mac, sip, tip := fields(d)
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s %s %s %s %s > %s %s\n",
+		f.Number, f.Time.UTC().Format(time.RFC3339Nano), in.Name, in.Type,
+		dash(mac), dash(sip), dash(tip), describe(d.Reason))
+	return b.String()
+}

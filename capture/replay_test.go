@@ -1,0 +1,241 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/proxyarp/proxyarp/responder"
+	"github.com/proxyarp/proxyarp/routes"
+)
+
+// classicState is the answer set of classic.pcap: testdata/routes.txt with
+// the host address 192.0.2.1.
+func classicState(t *testing.T) *State {
+	t.Helper()
+	f, err := os.Open("testdata/routes.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	table, err := ParseRoutes(f, "testdata/routes.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	guests, err := routes.ParseGlobs(routes.DefaultGlobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, _ := table.Owned(routes.Rule{Guests: guests}, genLocal)
+	return &State{Set: NewStaticSet(owned, genLocal)}
+}
+
+// TestReplayGolden replays the testdata captures and compares the output
+// with the golden files; -update rewrites them.
+func TestReplayGolden(t *testing.T) {
+	tests := []struct {
+		name        string
+		file        string
+		golden      string
+		format      Format
+		fromRoutes  bool
+		uplinkMAC   responder.MAC
+		verify      bool
+		wantCorrupt string // substring of Summary.Corrupt; "" for none
+		wantDiffs   int
+	}{
+		{name: "a recorded capture replays with its recorded state as text", file: "decisions.pcapng", golden: "decisions.pcapng.golden.txt", verify: true},
+		{name: "a recorded capture replays with its recorded state as JSON", file: "decisions.pcapng", golden: "decisions.pcapng.golden.json", format: JSON, verify: true},
+		{name: "a classic pcap replays with a routes file and an uplink MAC", file: "classic.pcap", golden: "classic.pcap.golden.json", format: JSON, fromRoutes: true, uplinkMAC: uplinkMAC},
+		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantCorrupt: "record 35: unexpected EOF"},
+		{name: "a corrupt record stops the replay and is named", file: "corrupt.pcap", golden: "corrupt.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantCorrupt: "record 4: capture length exceeds snap length"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, log bytes.Buffer
+			rp := &Replayer{Format: tt.format, Verify: tt.verify, UplinkMAC: tt.uplinkMAC, Out: &out, Log: &log}
+			if tt.fromRoutes {
+				rp.State = classicState(t)
+			}
+			sum, err := rp.ReplayFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatalf("ReplayFile: %v", err)
+			}
+			switch {
+			case tt.wantCorrupt == "" && sum.Corrupt != nil:
+				t.Errorf("Corrupt = %v, want none", sum.Corrupt)
+			case tt.wantCorrupt != "" && (sum.Corrupt == nil || !strings.Contains(sum.Corrupt.Error(), tt.wantCorrupt)):
+				t.Errorf("Corrupt = %v, want one containing %q", sum.Corrupt, tt.wantCorrupt)
+			}
+			if sum.Differences != tt.wantDiffs {
+				t.Errorf("Differences = %d, want %d; log:\n%s", sum.Differences, tt.wantDiffs, log.String())
+			}
+			checkGolden(t, filepath.Join("testdata", tt.golden), out.Bytes())
+		})
+	}
+}
+
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./capture -update)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("replay output differs from %s (-want +got):\n%s", path, diff)
+	}
+}
+
+// TestReplayCoversEveryReason checks the decisions capture exercises every
+// outcome of Decide, so the golden file pins each of them.
+func TestReplayCoversEveryReason(t *testing.T) {
+	var out bytes.Buffer
+	rp := &Replayer{Format: JSON, Out: &out}
+	if _, err := rp.ReplayFile("testdata/decisions.pcapng"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		i := strings.Index(l, `"reason":"`)
+		if i < 0 {
+			t.Fatalf("no reason in %s", l)
+		}
+		seen[strings.SplitN(l[i+len(`"reason":"`):], `"`, 2)[0]] = true
+	}
+	for _, r := range append(responder.DropReasons(), responder.Answer) {
+		if !seen[r.String()] {
+			t.Errorf("no frame of decisions.pcapng is decided %s", r)
+		}
+	}
+}
+
+// TestReplayVerifyReportsDifferences replays the recorded capture against
+// another answer set: every changed decision is a difference, named.
+func TestReplayVerifyReportsDifferences(t *testing.T) {
+	var out, log bytes.Buffer
+	rp := &Replayer{
+		State:     &State{Uplink: "eth0", UplinkMAC: uplinkMAC, Config: responder.Config{Allow: genAllow}, Set: NewStaticSet(nil, genLocal)},
+		Verify:    true,
+		Out:       &out,
+		Log:       &log,
+		UplinkMAC: uplinkMAC,
+	}
+	sum, err := rp.ReplayFile("testdata/decisions.pcapng")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Answered in the capture: frames 1, 3, 6, 8, 31 and 33 (replies and
+	// gratuitous ARPs are frames of their own, never verified).
+	if sum.Differences != 6 {
+		t.Errorf("Differences = %d, want 6; log:\n%s", sum.Differences, log.String())
+	}
+	if want := "frame 1: recorded answer, replay decides drop (not-owned)"; !strings.Contains(log.String(), want) {
+		t.Errorf("log does not say %q:\n%s", want, log.String())
+	}
+}
+
+// TestReplayVerifyWithoutRecordsIsADifference: a classic pcap has no
+// recorded decisions, so --verify cannot pass on it.
+func TestReplayVerifyWithoutRecordsIsADifference(t *testing.T) {
+	var out, log bytes.Buffer
+	rp := &Replayer{State: classicState(t), Verify: true, Out: &out, Log: &log}
+	sum, err := rp.ReplayFile("testdata/classic.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Differences != sum.Frames || sum.Frames == 0 {
+		t.Errorf("Differences = %d for %d frames, want all", sum.Differences, sum.Frames)
+	}
+	if !strings.Contains(log.String(), "frame 1: no recorded decision") {
+		t.Errorf("log does not name frame 1:\n%s", log.String())
+	}
+}
+
+func TestReplayUnreadableFiles(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		state   *State
+		wantErr string
+		wantIs  error
+	}{
+		{"a missing capture is named", "testdata/nonexistent.pcap", &State{}, "nonexistent.pcap: no such file", nil},
+		{"a non-Ethernet link type is refused", "testdata/raw-linktype.pcap", &State{}, "link type is not Ethernet: Raw", ErrLinkType},
+		{"a file that is no capture is refused", "testdata/not-a-capture.pcap", &State{}, "not-a-capture.pcap: not a pcap or pcapng capture", nil},
+		{"a capture without state needs routes", "testdata/classic.pcap", nil, "classic.pcap has no recorded state", ErrNoState},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			rp := &Replayer{State: tt.state, Out: &out}
+			_, err := rp.ReplayFile(tt.file)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ReplayFile error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output on failure: %q", out.String())
+			}
+		})
+	}
+}
+
+func TestReadStateErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, text, wantErr string
+	}{
+		{"a change before the full state is refused", `{"from_frame":1,"kind":"owned","owned":["192.0.2.2"]}`, `line 1: first record is "owned"`},
+		{"a broken line is named", "{\"from_frame\":1,\"kind\":\"full\"}\n{oops", "line 2:"},
+		{"frames going back are refused", "{\"from_frame\":5,\"kind\":\"full\"}\n{\"from_frame\":4,\"kind\":\"local\"}", "line 2: from_frame 4 goes back"},
+		{"an unknown kind is refused", "{\"from_frame\":1,\"kind\":\"full\"}\n{\"from_frame\":1,\"kind\":\"weird\"}", `line 2: unknown kind "weird"`},
+		{"a bad MAC is refused", `{"from_frame":1,"kind":"full","uplink_mac":"zz"}`, `line 1: uplink MAC "zz"`},
+		{"an empty file has no state", "", "no state records"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadState(strings.NewReader(tt.text))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ReadState error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestStateApplyFollowsChanges(t *testing.T) {
+	recs, err := ReadStateFile("testdata/decisions.pcapng.state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	for _, r := range recs {
+		if err := st.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := struct {
+		Uplink, MAC  string
+		Allow        []netip.Prefix
+		Owned, Local []netip.Addr
+	}{st.Uplink, st.UplinkMAC.String(), st.Config.Allow, st.Set.Addrs(), st.Set.LocalAddrs()}
+	want := got
+	want.Uplink, want.MAC, want.Allow = "eth0", uplinkMAC.String(), genAllow
+	want.Owned = []netip.Addr{netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.9")}
+	want.Local = genLocal
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("state after all records (-want +got):\n%s", diff)
+	}
+}
