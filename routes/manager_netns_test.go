@@ -2,15 +2,11 @@ package routes
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vishvananda/netns"
 )
 
 // newHotplugNetns creates namespace pxr-hp-<random> with an uplink eth0
@@ -20,29 +16,7 @@ import (
 // run as root.
 func newHotplugNetns(t *testing.T) (*netnsTest, *NetlinkKernel) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping route manager namespace test: needs root to create a network namespace (run: sudo go test ./routes/)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping route manager namespace test: iproute2's ip not found")
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	n := &netnsTest{t: t, name: "pxr-hp-" + hex.EncodeToString(b[:])}
-	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
-		t.Skipf("skipping route manager namespace test: ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", n.name, err, out)
-		}
-	})
-	ns, err := netns.GetFromName(n.name)
-	if err != nil {
-		t.Fatalf("open namespace %s: %v", n.name, err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	n.ns = ns
+	n := newNetnsNamed(t, "pxr-hp-", "route manager namespace test")
 	n.ip("link", "set", "lo", "up")
 	n.ip("link", "add", "eth0", "type", "veth", "peer", "name", "up0")
 	n.ip("addr", "add", "192.0.2.1/24", "dev", "eth0")

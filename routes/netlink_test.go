@@ -27,17 +27,24 @@ type netnsTest struct {
 // It skips the test unless run as root.
 func newNetns(t *testing.T) *netnsTest {
 	t.Helper()
+	return newNetnsNamed(t, "pxr-rt-", "netlink integration test")
+}
+
+// newNetnsNamed creates namespace PREFIX<random> for the test described by
+// what, and deletes it at cleanup. It skips the test unless run as root.
+func newNetnsNamed(t *testing.T, prefix, what string) *netnsTest {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipping netlink integration test: needs root to create a network namespace (run: sudo go test ./routes/)")
+		t.Skipf("skipping %s: needs root to create a network namespace (run: sudo go test ./routes/)", what)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping netlink integration test: iproute2's ip not found")
+		t.Skipf("skipping %s: iproute2's ip not found", what)
 	}
 	var b [4]byte
 	rand.Read(b[:])
-	n := &netnsTest{t: t, name: "pxr-rt-" + hex.EncodeToString(b[:])}
+	n := &netnsTest{t: t, name: prefix + hex.EncodeToString(b[:])}
 	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
-		t.Skipf("skipping netlink integration test: ip netns add: %v: %s", err, out)
+		t.Skipf("skipping %s: ip netns add: %v: %s", what, err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {

@@ -82,17 +82,8 @@ func (s *Set) Len() int {
 // logs and tests. It allocates; do not call it per packet.
 func (s *Set) Addrs() []netip.Addr {
 	s.mu.RLock()
-	keys := make([]uint32, 0, len(s.owned))
-	for k := range s.owned {
-		keys = append(keys, k)
-	}
-	s.mu.RUnlock()
-	slices.Sort(keys)
-	out := make([]netip.Addr, len(keys))
-	for i, k := range keys {
-		out[i] = addrOf(k)
-	}
-	return out
+	defer s.mu.RUnlock()
+	return sortedAddrs(s.owned)
 }
 
 // LocalAddrs returns the host's own addresses in ascending order, for
@@ -100,11 +91,15 @@ func (s *Set) Addrs() []netip.Addr {
 // it per packet.
 func (s *Set) LocalAddrs() []netip.Addr {
 	s.mu.RLock()
-	keys := make([]uint32, 0, len(s.local))
-	for k := range s.local {
+	defer s.mu.RUnlock()
+	return sortedAddrs(s.local)
+}
+
+func sortedAddrs(m map[uint32]struct{}) []netip.Addr {
+	keys := make([]uint32, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
-	s.mu.RUnlock()
 	slices.Sort(keys)
 	out := make([]netip.Addr, len(keys))
 	for i, k := range keys {
