@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,7 +210,18 @@ func TestNetlinkSourceResyncsAfterOverflow(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	set := NewSet()
 	logs := &logRecorder{}
-	w := &Watcher{Source: src, Set: set, Log: slog.New(logs)}
+	// The watcher stalls on the first event until the bursts are in, so
+	// that the source's channels fill and the 4 KiB socket overflows
+	// whatever the machine's speed.
+	gate := make(chan struct{})
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(gate) }) }
+	t.Cleanup(openGate)
+	w := &Watcher{Source: src, Set: set, Log: slog.New(logs), hook: func(what string) {
+		if what == "event" {
+			<-gate
+		}
+	}}
 	startNetlinkWatcher(t, w)
 
 	var add, del strings.Builder
@@ -221,7 +233,11 @@ func TestNetlinkSourceResyncsAfterOverflow(t *testing.T) {
 			want++
 		}
 	}
-	n.batch(add.String())
+	// 5 x 768 = 3840 events, more than the source's channels hold.
+	for _, b := range []string{add.String(), del.String(), add.String(), del.String(), add.String()} {
+		n.batch(b)
+	}
+	openGate()
 	eventually(t, fmt.Sprintf("%d addresses are owned", want), func() bool { return set.Len() == want })
 	n.batch(del.String())
 	eventually(t, "no address is owned", func() bool { return set.Len() == 0 })
