@@ -1,7 +1,6 @@
 package responder
 
 import (
-	"context"
 	"encoding/hex"
 	"net/netip"
 	"strings"
@@ -88,18 +87,7 @@ func startAnnouncing(t *testing.T, set *mutableSet, cfg AnnounceConfig) (*Respon
 	t.Helper()
 	h := newFakeHost()
 	h.setLink(eth0)
-	r := &Responder{Uplink: "eth0", Set: set, Listen: h.listen, LookupLink: h.lookup, Announcements: cfg}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return")
-		}
-	})
+	r, _ := runResponder(t, &Responder{Uplink: "eth0", Set: set, Listen: h.listen, LookupLink: h.lookup, Announcements: cfg})
 	return r, h
 }
 

@@ -107,7 +107,12 @@ var eth0 = &net.Interface{Index: 2, Name: "eth0", Flags: net.FlagUp | net.FlagBr
 
 func startResponder(t *testing.T, h *fakeHost) (*Responder, chan error) {
 	t.Helper()
-	r := &Responder{Uplink: "eth0", Set: testSet(), Listen: h.listen, LookupLink: h.lookup}
+	return runResponder(t, &Responder{Uplink: "eth0", Set: testSet(), Listen: h.listen, LookupLink: h.lookup})
+}
+
+// runResponder runs r until the test ends.
+func runResponder(t *testing.T, r *Responder) (*Responder, chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
