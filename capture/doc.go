@@ -41,6 +41,17 @@
 // # Replay
 //
 // A [Replayer] reads a capture with [NewReader] and calls responder.Decide
-// for every frame, with an answer set taken from the recorded state or from
-// `ip -4 route show` text ([ParseRoutes]) plus the host's addresses.
+// for every frame, with an answer set taken from `ip -4 route show` text or
+// `ip -j route` JSON ([ReadRoutes]) plus the host's addresses, or from the
+// recorded state, or else (Replayer.Fallback) from a dump of the running
+// kernel ([SnapshotTable]); routes always go through the daemon's own rule,
+// routes.Rule.Explain ([RouteTable.Owned]). With Replayer.Replies it also
+// writes, as a classic pcap, the reply each answer would send.
+//
+// The Reader finds records itself (classic pcap record headers, pcapng
+// blocks with their leading and trailing lengths) and hands each to pcapgo
+// alone, so a corrupt record whose length holds is reported as a
+// [RecordError] and skipped; one whose length cannot be trusted (a pcapng
+// block whose two lengths differ, a classic record beyond any snap length,
+// a truncated file) ends the reading.
 package capture

@@ -21,11 +21,12 @@ func mustRead(t testing.TB, path string) string {
 }
 
 // FuzzReader feeds arbitrary bytes to the capture reader and replays what
-// it reads through Decide: no panic, a bounded number of frames, and after
-// an error only that error again. Seeds: the testdata captures and
+// it reads through Decide: no panic, a bounded number of records, numbers
+// that go up by one (skipped records included), and after an error that
+// is not a skipped record only that error again. Seeds: the testdata captures and
 // testdata/fuzz/FuzzReader.
 func FuzzReader(f *testing.F) {
-	for _, name := range []string{"decisions.pcapng", "classic.pcap", "truncated.pcapng", "corrupt.pcap", "raw-linktype.pcap"} {
+	for _, name := range []string{"decisions.pcapng", "classic.pcap", "truncated.pcapng", "corrupt.pcap", "raw-linktype.pcap", "skip.pcapng", "skip.pcap"} {
 		f.Add([]byte(mustRead(f, "testdata/"+name)))
 	}
 	set := NewStaticSet(genOwned, genLocal)
@@ -34,20 +35,34 @@ func FuzzReader(f *testing.F) {
 		if err != nil {
 			return
 		}
+		last := 0 // number of the last record read or skipped
 		for n := 0; ; n++ {
 			if n > len(data) {
 				t.Fatalf("read %d frames from %d bytes", n, len(data))
 			}
 			fr, err := rd.Next()
+			var skipped *RecordError
+			if errors.As(err, &skipped) {
+				next := last + 1 // a skipped block that is no packet takes no number
+				if skipped.Record != 0 {
+					next++
+				}
+				if skipped.Record != 0 && skipped.Record != last+1 || skipped.Next != next {
+					t.Fatalf("skipped %+v after record %d", skipped, last)
+				}
+				last = skipped.Next - 1
+				continue
+			}
 			if err != nil {
 				if _, again := rd.Next(); !errors.Is(again, err) {
 					t.Fatalf("Next after %v returned %v", err, again)
 				}
 				return
 			}
-			if fr.Number != n+1 {
-				t.Fatalf("frame number %d, want %d", fr.Number, n+1)
+			if fr.Number != last+1 {
+				t.Fatalf("frame number %d, want %d", fr.Number, last+1)
 			}
+			last = fr.Number
 			in := responder.Ingress{Name: fr.Iface, MAC: uplinkMAC, Type: fr.Type}
 			responder.Decide(fr.Data, in, set, nil)
 			RecordedDecision(fr.Comments)

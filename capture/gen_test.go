@@ -228,7 +228,64 @@ func generate(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "corrupt.pcap"), cl, 0o644); err != nil {
 		return err
 	}
+	// skip.pcapng: the decisions capture with blocks that are corrupt but
+	// whose lengths hold, so that replay skips them and goes on: packet 3
+	// claims more bytes than its block has, packet 6 names interface 7 of
+	// a section that has one, and an interface statistics block naming
+	// interface 9 follows packet 10.
+	if err := writeSkipNg(dir, ng, state); err != nil {
+		return err
+	}
+	// skip.pcap: the classic capture with record 4 captured longer (42
+	// bytes) than it was on the wire (10).
+	cl, err = os.ReadFile(filepath.Join(dir, "classic.pcap"))
+	if err != nil {
+		return err
+	}
+	off = 24
+	for range 3 {
+		off += 16 + int(binary.LittleEndian.Uint32(cl[off+8:]))
+	}
+	binary.LittleEndian.PutUint32(cl[off+12:], 10)
+	if err := os.WriteFile(filepath.Join(dir, "skip.pcap"), cl, 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(dir, "not-a-capture.pcap"), []byte("this is not a capture\n"), 0o644)
+}
+
+// writeSkipNg writes skip.pcapng and its state file from the decisions
+// capture ng (little-endian, as the Recorder writes it) and state.
+func writeSkipNg(dir string, ng, state []byte) error {
+	var out []byte
+	packet := 0
+	for off := 0; off < len(ng); {
+		typ := binary.LittleEndian.Uint32(ng[off:])
+		n := int(binary.LittleEndian.Uint32(ng[off+4:]))
+		block := append([]byte(nil), ng[off:off+n]...)
+		off += n
+		if typ == 6 {
+			packet++
+			switch packet {
+			case 3:
+				binary.LittleEndian.PutUint32(block[20:], 0xffff) // captured length
+			case 6:
+				binary.LittleEndian.PutUint32(block[8:], 7) // interface ID
+			}
+		}
+		out = append(out, block...)
+		if typ == 6 && packet == 10 {
+			isb := make([]byte, 24)
+			binary.LittleEndian.PutUint32(isb[0:], 5) // interface statistics
+			binary.LittleEndian.PutUint32(isb[4:], 24)
+			binary.LittleEndian.PutUint32(isb[8:], 9) // interface ID
+			binary.LittleEndian.PutUint32(isb[20:], 24)
+			out = append(out, isb...)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "skip.pcapng"), out, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(StatePath(filepath.Join(dir, "skip.pcapng")), state, 0o644)
 }
 
 // generatedFiles are the files generate writes.
@@ -237,6 +294,7 @@ var generatedFiles = []string{
 	"classic.pcap", "raw-linktype.pcap",
 	"truncated.pcapng", "truncated.pcapng.state.json",
 	"corrupt.pcap", "not-a-capture.pcap",
+	"skip.pcapng", "skip.pcapng.state.json", "skip.pcap",
 }
 
 // TestCaptureTestdataIsReproducible regenerates the captures and checks

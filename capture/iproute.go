@@ -306,3 +306,20 @@ func parseWords(ws []string, rt *routes.Route, nh *routes.Nexthop, hasDev *bool,
 	}
 	return nil
 }
+
+// SnapshotTable turns a dump of the running kernel (routes.Source.Dump)
+// into the table and host addresses replay decides with: the same input
+// ParseRoutes and --local give, for the same rule (RouteTable.Owned).
+func SnapshotTable(snap routes.Snapshot) (RouteTable, []netip.Addr) {
+	t := RouteTable{Routes: snap.Routes, Links: make(map[int]routes.Link, len(snap.Links))}
+	for _, l := range snap.Links {
+		t.Links[l.Index] = l
+	}
+	seen := map[netip.Addr]struct{}{}
+	for _, a := range snap.Addrs {
+		if a.Prefix.Addr().Is4() {
+			seen[a.Prefix.Addr()] = struct{}{}
+		}
+	}
+	return t, sortedKeys(seen)
+}

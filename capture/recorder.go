@@ -422,6 +422,17 @@ func (r *Recorder) write(rec record, log *slog.Logger) error {
 			return err
 		}
 	}
+	if localStale(rec.d, r.mirror.local) {
+		// The decision contradicts the recorded host addresses: they
+		// changed since the last poll (at start, before the watcher had
+		// loaded them). Record them before the frame.
+		if local := r.Set.LocalAddrs(); !slices.Equal(local, r.mirror.local) {
+			r.mirror.local = local
+			if err := r.writeState(StateRecord{Kind: KindLocal, Local: local}, rec.t); err != nil {
+				return err
+			}
+		}
+	}
 	opts := pcapgo.NgPacketOptions{
 		Flags:    flagsFor(rec.in.Type),
 		Comments: []string{decisionComment(rec.d.Reason, rec.werr)},
@@ -446,6 +457,18 @@ func (r *Recorder) write(rec record, log *slog.Logger) error {
 		r.frames.Add(1)
 	}
 	return nil
+}
+
+// localStale reports whether d, decided by the live responder, disagrees
+// with the host addresses local: Decide got as far as asking the answer set
+// whether the target is a host address and got another answer.
+func localStale(d responder.Decision, local []netip.Addr) bool {
+	switch d.Reason {
+	case responder.OwnAddress, responder.OutsideAllow, responder.NotOwned, responder.Answer:
+		_, found := slices.BinarySearchFunc(local, d.Request.TargetIP, netip.Addr.Compare)
+		return found != (d.Reason == responder.OwnAddress)
+	}
+	return false
 }
 
 // rotate shifts FILE.(n-2) to FILE.(n-1), ..., FILE to FILE.1, with their

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/proxyarp/proxyarp/responder"
 )
 
@@ -45,8 +49,19 @@ type Replayer struct {
 	// frame (from --routes and --local). When nil, the state recorded
 	// beside the capture (FILE.state.json) is followed frame by frame.
 	State *State
+	// Fallback, when set, is called by ReplayFile when State is nil and
+	// the capture has no state file beside it (replay then uses the live
+	// kernel's table); its State is used for every frame.
+	Fallback func() (*State, error)
+	// Uplink, when not empty, overrides the uplink name of the state: the
+	// ingress of frames whose capture names no interface.
+	Uplink string
 	// UplinkMAC, when not zero, overrides the uplink MAC of the state.
 	UplinkMAC responder.MAC
+	// Replies, when set, receives a classic pcap (Ethernet, nanosecond
+	// timestamps) of the reply each answered frame would get
+	// (responder.Decision.AppendReply), stamped with the request's time.
+	Replies io.Writer
 	// Format is the output format.
 	Format Format
 	// Verify compares every decision with the one recorded in the frame's
@@ -65,9 +80,13 @@ type Summary struct {
 	// Differences counts frames whose decision differs from the recorded
 	// one, or (with Verify) received frames with no recorded decision.
 	Differences int
-	// Corrupt is the error that stopped reading at a corrupt or truncated
-	// record, nil when the file was read to its end.
-	Corrupt error
+	// Corrupt counts the corrupt records reported: those skipped (replay
+	// went on with the next record) and the one in Stopped.
+	Corrupt int
+	// Stopped is the error that ended reading at a corrupt or truncated
+	// record whose length cannot be trusted, nil when the file was read to
+	// its end.
+	Stopped error
 }
 
 // ErrNoState is returned (wrapped) by Replay when no State is given and the
@@ -86,6 +105,15 @@ func (rp *Replayer) ReplayFile(path string) (Summary, error) {
 	if rp.State == nil {
 		sp := StatePath(path)
 		recs, err = ReadStateFile(sp)
+		if errors.Is(err, os.ErrNotExist) && rp.Fallback != nil {
+			st, ferr := rp.Fallback()
+			if ferr != nil {
+				return Summary{}, ferr
+			}
+			r := *rp
+			r.State = st
+			return r.Replay(f, path, nil)
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return Summary{}, fmt.Errorf("%w: %s has no recorded state (%s); give --routes and --local", ErrNoState, path, sp)
 		}
@@ -99,7 +127,9 @@ func (rp *Replayer) ReplayFile(path string) (Summary, error) {
 // Replay decides every frame read from r, named name in messages. With
 // State nil, recs is the recorded state (it must not be empty). It returns
 // an error only when r cannot be read at all (not a capture, not
-// Ethernet); a corrupt record ends the replay with Summary.Corrupt set.
+// Ethernet). A corrupt record is reported on Log and counted in
+// Summary.Corrupt; replay goes on with the next record when the reader
+// could skip it, else it ends with Summary.Stopped set.
 func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summary, error) {
 	var sum Summary
 	logw := rp.Log
@@ -119,6 +149,15 @@ func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summar
 	if st.Set == nil {
 		st.Set = NewStaticSet(nil, nil)
 	}
+	var replies *pcapgo.Writer
+	var reply []byte
+	if rp.Replies != nil {
+		replies = pcapgo.NewWriterNanos(rp.Replies)
+		if err := replies.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+			return sum, fmt.Errorf("write replies: %w", err)
+		}
+		reply = make([]byte, 0, responder.ReplyLen)
+	}
 	out := bufio.NewWriter(rp.Out)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
@@ -128,9 +167,16 @@ func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summar
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		var skipped *RecordError
+		if errors.As(err, &skipped) {
+			sum.Corrupt++
+			fmt.Fprintf(logw, "replay: %s: %v; skipped\n", name, err)
+			continue
+		}
 		if err != nil {
-			sum.Corrupt = fmt.Errorf("%s: %w", name, err)
-			fmt.Fprintf(logw, "replay: %v\n", sum.Corrupt)
+			sum.Corrupt++
+			sum.Stopped = fmt.Errorf("%s: %w", name, err)
+			fmt.Fprintf(logw, "replay: %v; cannot read on\n", sum.Stopped)
 			break
 		}
 		for len(recs) > 0 && recs[0].FromFrame <= f.Number {
@@ -145,6 +191,9 @@ func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summar
 		}
 		if in.Name == "" {
 			in.Name = st.Uplink
+			if rp.Uplink != "" {
+				in.Name = rp.Uplink
+			}
 		}
 		if in.Name == "" {
 			in.Name = "-"
@@ -157,6 +206,13 @@ func (rp *Replayer) Replay(r io.Reader, name string, recs []StateRecord) (Summar
 		sum.Frames++
 		if d.Reason == responder.Answer {
 			sum.Answered++
+			if replies != nil {
+				reply = d.AppendReply(reply[:0])
+				ci := gopacket.CaptureInfo{Timestamp: f.Time, CaptureLength: len(reply), Length: len(reply)}
+				if err := replies.WritePacket(ci, reply); err != nil {
+					return sum, fmt.Errorf("write replies: %w", err)
+				}
+			}
 		}
 		if rp.Format == JSON {
 			if err := enc.Encode(jsonLine(f, in, d)); err != nil {

@@ -2,12 +2,16 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -47,14 +51,17 @@ func TestReplayGolden(t *testing.T) {
 		fromRoutes  bool
 		uplinkMAC   responder.MAC
 		verify      bool
-		wantCorrupt string // substring of Summary.Corrupt; "" for none
+		wantStopped string // substring of Summary.Stopped; "" for none
+		wantCorrupt int
 		wantDiffs   int
 	}{
 		{name: "a recorded capture replays with its recorded state as text", file: "decisions.pcapng", golden: "decisions.pcapng.golden.txt", verify: true},
 		{name: "a recorded capture replays with its recorded state as JSON", file: "decisions.pcapng", golden: "decisions.pcapng.golden.json", format: JSON, verify: true},
 		{name: "a classic pcap replays with a routes file and an uplink MAC", file: "classic.pcap", golden: "classic.pcap.golden.json", format: JSON, fromRoutes: true, uplinkMAC: uplinkMAC},
-		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantCorrupt: "record 35: unexpected EOF"},
-		{name: "a corrupt record stops the replay and is named", file: "corrupt.pcap", golden: "corrupt.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantCorrupt: "record 4: capture length exceeds snap length"},
+		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantStopped: "record 35: unexpected EOF", wantCorrupt: 1},
+		{name: "a corrupt record stops the replay and is named", file: "corrupt.pcap", golden: "corrupt.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantStopped: "record 4: capture length exceeds snap length", wantCorrupt: 1},
+		{name: "corrupt pcapng blocks are skipped and the replay goes on", file: "skip.pcapng", golden: "skip.pcapng.golden.txt", verify: true, wantCorrupt: 3},
+		{name: "a corrupt classic record is skipped and the replay goes on", file: "skip.pcap", golden: "skip.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantCorrupt: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,10 +75,13 @@ func TestReplayGolden(t *testing.T) {
 				t.Fatalf("ReplayFile: %v", err)
 			}
 			switch {
-			case tt.wantCorrupt == "" && sum.Corrupt != nil:
-				t.Errorf("Corrupt = %v, want none", sum.Corrupt)
-			case tt.wantCorrupt != "" && (sum.Corrupt == nil || !strings.Contains(sum.Corrupt.Error(), tt.wantCorrupt)):
-				t.Errorf("Corrupt = %v, want one containing %q", sum.Corrupt, tt.wantCorrupt)
+			case tt.wantStopped == "" && sum.Stopped != nil:
+				t.Errorf("Stopped = %v, want none", sum.Stopped)
+			case tt.wantStopped != "" && (sum.Stopped == nil || !strings.Contains(sum.Stopped.Error(), tt.wantStopped)):
+				t.Errorf("Stopped = %v, want one containing %q", sum.Stopped, tt.wantStopped)
+			}
+			if sum.Corrupt != tt.wantCorrupt {
+				t.Errorf("Corrupt = %d, want %d; log:\n%s", sum.Corrupt, tt.wantCorrupt, log.String())
 			}
 			if sum.Differences != tt.wantDiffs {
 				t.Errorf("Differences = %d, want %d; log:\n%s", sum.Differences, tt.wantDiffs, log.String())
@@ -238,4 +248,129 @@ func TestStateApplyFollowsChanges(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("state after all records (-want +got):\n%s", diff)
 	}
+}
+
+// TestReplayWritesReplies: --write-replies gets one reply per answered
+// frame, as the responder would send it, stamped with the request's time;
+// the file is pinned by a golden capture.
+func TestReplayWritesReplies(t *testing.T) {
+	var out, replies bytes.Buffer
+	rp := &Replayer{State: classicState(t), UplinkMAC: uplinkMAC, Format: JSON, Out: &out, Replies: &replies}
+	sum, err := rp.ReplayFile("testdata/classic.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "testdata/classic.pcap.replies.pcap", replies.Bytes())
+	var answered []JSONLine
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var jl JSONLine
+		if err := json.Unmarshal([]byte(l), &jl); err != nil {
+			t.Fatal(err)
+		}
+		if jl.Decision == "answer" {
+			answered = append(answered, jl)
+		}
+	}
+	rd, err := NewReader(bytes.NewReader(replies.Bytes()))
+	if err != nil {
+		t.Fatalf("replies are not a capture: %v", err)
+	}
+	var n int
+	for ; ; n++ {
+		f, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= len(answered) {
+			t.Fatalf("more replies than the %d answers", len(answered))
+		}
+		req := answered[n]
+		if got := f.Time.UTC().Format(time.RFC3339Nano); got != req.Time {
+			t.Errorf("reply %d stamped %s, want the request's %s", f.Number, got, req.Time)
+		}
+		// Decide the reply as if it came back: an ARP reply from the
+		// uplink MAC for the target, to the requester.
+		d := responder.Decide(f.Data, responder.Ingress{MAC: responder.BroadcastMAC, Type: responder.PacketHost}, NewStaticSet(nil, nil), nil)
+		r := d.Request
+		if r.Op != 2 || r.EthSrc != uplinkMAC || r.SenderMAC != uplinkMAC || r.SenderIP.String() != req.TargetIP ||
+			r.TargetIP.String() != req.SenderIP || r.TargetMAC.String() != req.SenderMAC || r.EthDst.String() != req.SenderMAC {
+			t.Errorf("reply %d does not answer %+v: %+v", f.Number, req, r)
+		}
+		if len(f.Data) != responder.ReplyLen {
+			t.Errorf("reply %d is %d bytes, want %d", f.Number, len(f.Data), responder.ReplyLen)
+		}
+	}
+	if n != sum.Answered || n == 0 {
+		t.Errorf("%d replies for %d answers", n, sum.Answered)
+	}
+}
+
+// TestReplayWritesAnEmptyReplyCapture: no answer, still a valid capture.
+func TestReplayWritesAnEmptyReplyCapture(t *testing.T) {
+	var out, replies bytes.Buffer
+	rp := &Replayer{State: &State{}, Out: &out, Replies: &replies}
+	if _, err := rp.ReplayFile("testdata/classic.pcap"); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := NewReader(bytes.NewReader(replies.Bytes()))
+	if err != nil {
+		t.Fatalf("replies are not a capture: %v", err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, io.EOF) {
+		t.Errorf("Next = %v, want io.EOF", err)
+	}
+}
+
+// TestReaderFramesPcapngBlocks: a concatenation of pcapng files (several
+// sections) reads as one capture, and a block whose lengths disagree, or
+// which claims more than the file has, stops the reading.
+func TestReaderFramesPcapngBlocks(t *testing.T) {
+	ng := []byte(mustRead(t, "testdata/decisions.pcapng"))
+	count := func(t *testing.T, data []byte) (frames int, last error) {
+		t.Helper()
+		rd, err := NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f, err := rd.Next()
+			if err != nil {
+				return frames, err
+			}
+			frames++
+			if f.Number != frames || f.Iface != "eth0" {
+				t.Fatalf("frame %d: number %d, interface %q", frames, f.Number, f.Iface)
+			}
+		}
+	}
+	t.Run("two sections read as one capture", func(t *testing.T) {
+		n, err := count(t, append(append([]byte(nil), ng...), ng...))
+		if !errors.Is(err, io.EOF) || n != 70 {
+			t.Errorf("read %d frames, then %v; want 70, then EOF", n, err)
+		}
+	})
+	// The first packet block follows the section header and the
+	// interface block.
+	shb := int(binary.LittleEndian.Uint32(ng[4:]))
+	first := shb + int(binary.LittleEndian.Uint32(ng[shb+4:]))
+	firstLen := int(binary.LittleEndian.Uint32(ng[first+4:]))
+	t.Run("a trailing length that differs stops the reading", func(t *testing.T) {
+		bad := append([]byte(nil), ng...)
+		binary.LittleEndian.PutUint32(bad[first+firstLen-4:], uint32(firstLen+4))
+		n, err := count(t, bad)
+		if n != 0 || err == nil || !strings.Contains(err.Error(), "record 1: block of type 0x6") || !strings.Contains(err.Error(), "trailing length") {
+			t.Errorf("read %d frames, then %v; want 0, then a trailing-length error", n, err)
+		}
+	})
+	t.Run("a block longer than the file stops the reading", func(t *testing.T) {
+		bad := append([]byte(nil), ng...)
+		binary.LittleEndian.PutUint32(bad[first+4:], 1<<20)
+		n, err := count(t, bad)
+		if n != 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("read %d frames, then %v; want 0, then unexpected EOF", n, err)
+		}
+	})
 }

@@ -17,6 +17,9 @@ import (
 
 // Finding is one problem found, with what to do about it.
 type Finding struct {
+	// Severity grades the finding for doctor; serve logs every finding as
+	// a warning.
+	Severity Severity
 	// Check is a short stable identifier, for example "kernel-proxy-arp".
 	Check string
 	// Problem says what is wrong, naming the setting and its value.
@@ -49,6 +52,9 @@ type Checker struct {
 	Sysctl fs.FS
 	// Links inspects interfaces; nil means NetlinkInspector{}.
 	Links LinkInspector
+	// Proc is the /proc tree doctor looks for other daemons in; nil
+	// means os.DirFS("/proc").
+	Proc fs.FS
 }
 
 // Uplink checks the settings that matter for serving on uplink. Settings

@@ -201,6 +201,13 @@ func (r *Responder) sendGratuitous(buf []byte, addr netip.Addr, log *slog.Logger
 		return // not attached: the re-attach announces everything anyway
 	}
 	frame := AppendGratuitous(buf[:0], att.mac, addr)
+	if r.DryRun {
+		r.stats.dryRunGARPs.Add(1)
+		if r.OnAnnounce != nil {
+			r.OnAnnounce(frame, addr, ErrDryRun)
+		}
+		return
+	}
 	err := att.conn.WriteFrame(frame)
 	if err != nil {
 		r.stats.writeErrors.Add(1)

@@ -43,6 +43,19 @@ type Responder struct {
 	// OnAnnounce, when set, is called after every gratuitous ARP written
 	// (or not: writeErr), like OnDecision.
 	OnAnnounce func(frame []byte, addr netip.Addr, writeErr error)
+	// DryRun decides, counts and calls the hooks as usual but writes
+	// nothing: no replies, no gratuitous ARP. The hooks see ErrDryRun as
+	// the write error of every frame that would have been sent.
+	DryRun bool
+	// Latency, when set, observes the time from a request's read to its
+	// reply's write, in seconds, for every reply written (not in DryRun).
+	// prometheus.Histogram satisfies it. It runs on the answer path: it
+	// must not block or allocate.
+	Latency LatencyObserver
+	// ConflictInterval is how long a conflict on one address stays quiet
+	// in the log after it was logged (it is always counted); zero means
+	// DefaultConflictInterval.
+	ConflictInterval time.Duration
 
 	stats    counters
 	attached atomic.Bool
@@ -51,6 +64,15 @@ type Responder struct {
 	current  atomic.Pointer[attachment]
 	initOnce sync.Once
 }
+
+// LatencyObserver receives reply latencies in seconds.
+type LatencyObserver interface {
+	Observe(seconds float64)
+}
+
+// ErrDryRun is the write error the hooks see in DryRun mode for a frame
+// that would have been sent.
+var ErrDryRun = errors.New("dry run: not sent")
 
 // Errors Run returns instead of retrying.
 var (
@@ -261,6 +283,7 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 	buf := make([]byte, 2048)
 	out := make([]byte, 0, ReplyLen)
 	errBackoff := time.Duration(0)
+	conflicts := newConflictLog(r.ConflictInterval)
 	for {
 		n, ptype, err := c.ReadFrame(buf)
 		if err != nil {
@@ -288,13 +311,21 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 			continue
 		}
 		errBackoff = 0
+		var readAt time.Time
+		if r.Latency != nil {
+			readAt = time.Now()
+		}
 		in.Type = ptype
 		frame := buf[:n]
 		d := Decide(frame, in, r.Set, r.Config)
 		r.stats.frames.Add(1)
 		r.stats.reasons[d.Reason].Add(1)
 		var werr error
-		if d.Reason == Answer {
+		switch {
+		case d.Reason == Answer && r.DryRun:
+			werr = ErrDryRun
+			r.stats.dryRunReplies.Add(1)
+		case d.Reason == Answer:
 			out = d.AppendReply(out[:0])
 			if werr = c.WriteFrame(out); werr != nil {
 				r.stats.writeErrors.Add(1)
@@ -303,7 +334,14 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 				}
 			} else {
 				r.stats.replies.Add(1)
+				if r.Latency != nil {
+					r.Latency.Observe(time.Since(readAt).Seconds())
+				}
 			}
+		}
+		if addr, ok := Conflict(d, r.Set); ok {
+			r.stats.conflicts.Add(1)
+			conflicts.log(log, addr, d, time.Now())
 		}
 		if r.OnDecision != nil {
 			r.OnDecision(frame, in, d, werr)
@@ -320,6 +358,8 @@ func linkGone(err error) bool {
 type counters struct {
 	frames, replies, readErrors, writeErrors atomic.Uint64
 	garpsSent, garpsDropped                  atomic.Uint64
+	dryRunReplies, dryRunGARPs               atomic.Uint64
+	conflicts                                atomic.Uint64
 	reasons                                  [numReasons]atomic.Uint64
 }
 
@@ -334,6 +374,12 @@ type Stats struct {
 	// GARPsSent counts gratuitous ARP announcements written; GARPsDropped
 	// those not even scheduled because the queue was full.
 	GARPsSent, GARPsDropped uint64
+	// DryRunReplies and DryRunGARPs count the replies and announcements
+	// DryRun kept from being sent.
+	DryRunReplies, DryRunGARPs uint64
+	// Conflicts counts frames showing another machine using or probing
+	// for an owned address (see Conflict).
+	Conflicts uint64
 	// Decisions counts frames by Decide's outcome; Decisions[Answer] counts
 	// answered requests, including those whose reply could not be written.
 	Decisions map[Reason]uint64
@@ -343,13 +389,16 @@ type Stats struct {
 // is running.
 func (r *Responder) Stats() Stats {
 	s := Stats{
-		Frames:       r.stats.frames.Load(),
-		Replies:      r.stats.replies.Load(),
-		ReadErrors:   r.stats.readErrors.Load(),
-		WriteErrors:  r.stats.writeErrors.Load(),
-		GARPsSent:    r.stats.garpsSent.Load(),
-		GARPsDropped: r.stats.garpsDropped.Load(),
-		Decisions:    make(map[Reason]uint64, numReasons),
+		Frames:        r.stats.frames.Load(),
+		Replies:       r.stats.replies.Load(),
+		ReadErrors:    r.stats.readErrors.Load(),
+		WriteErrors:   r.stats.writeErrors.Load(),
+		GARPsSent:     r.stats.garpsSent.Load(),
+		GARPsDropped:  r.stats.garpsDropped.Load(),
+		DryRunReplies: r.stats.dryRunReplies.Load(),
+		DryRunGARPs:   r.stats.dryRunGARPs.Load(),
+		Conflicts:     r.stats.conflicts.Load(),
+		Decisions:     make(map[Reason]uint64, numReasons),
 	}
 	for i := range r.stats.reasons {
 		s.Decisions[Reason(i)] = r.stats.reasons[i].Load()
@@ -360,3 +409,12 @@ func (r *Responder) Stats() Stats {
 // Attached reports whether the responder currently has a socket open on the
 // uplink (false while it waits for the uplink to appear or come up).
 func (r *Responder) Attached() bool { return r.attached.Load() }
+
+// UplinkMAC returns the MAC address of the uplink the responder is attached
+// to, and false while it is not attached.
+func (r *Responder) UplinkMAC() (MAC, bool) {
+	if att := r.current.Load(); att != nil {
+		return att.mac, true
+	}
+	return MAC{}, false
+}

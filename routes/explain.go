@@ -82,6 +82,11 @@ type Rule struct {
 	// Allow, when not empty, limits the owned addresses to these
 	// prefixes.
 	Allow []netip.Prefix
+	// Uplink, when set, names the interface requests arrive on: a route
+	// back out of it never makes an address owned, even one proxyarp's
+	// Manager installed (answering would loop the router's traffic back
+	// to it), and even if its name matches a guest glob.
+	Uplink string
 }
 
 // Explain decides whether addr is owned, and why not. It is the only place
@@ -138,6 +143,8 @@ func (r Rule) Explain(addr netip.Addr, routes []Route, links map[int]Link, local
 			case !ok:
 				v.Reason = ReasonUnknownLink
 				v.Dev = fmt.Sprintf("#%d", nh.LinkIndex)
+			case r.Uplink != "" && l.Name == r.Uplink:
+				v.Reason = ReasonNotGuest
 			case !r.Guests.Match(l.Name) && rt.Protocol != ProtoProxyarp:
 				v.Reason = ReasonNotGuest
 			case !l.Up || nh.Dead:

@@ -239,3 +239,31 @@ func TestReasonStrings(t *testing.T) {
 		seen[s] = r
 	}
 }
+
+func TestExplainNeverOwnsRoutesBackOutTheUplink(t *testing.T) {
+	const a = "192.0.2.10"
+	links := linkMap(testLinks()...)
+	guests, err := ParseGlobs("vif*,tap*,eth*") // even when a glob matches the uplink
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		route Route
+	}{
+		{"a plain route via the uplink", host(a, 0, dev(idxEth0))},
+		{"proxyarp's own route via the uplink", withProto(host(a, 0, dev(idxEth0)), ProtoProxyarp)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Rule{Guests: guests, Uplink: "eth0"}.Explain(mustAddr(a), []Route{tt.route}, links, false)
+			if want := (Verdict{Reason: ReasonNotGuest, Dev: "eth0"}); got != want {
+				t.Errorf("Explain = %+v, want %+v", got, want)
+			}
+			// Without Uplink (replay of a file that names none) the old
+			// rule holds: the glob decides.
+			if got := (Rule{Guests: guests}).Explain(mustAddr(a), []Route{tt.route}, links, false); !got.Owned() {
+				t.Errorf("without Uplink, Explain = %+v, want owned", got)
+			}
+		})
+	}
+}

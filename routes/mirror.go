@@ -61,7 +61,7 @@ func sameKey(a, b Route) bool {
 // sameRoute reports whether a and b are the same route, ignoring nexthop
 // flags (they follow the links' state).
 func sameRoute(a, b Route) bool {
-	if !sameKey(a, b) || a.Type != b.Type || len(a.Nexthops) != len(b.Nexthops) {
+	if !sameKey(a, b) || a.Type != b.Type || a.Protocol != b.Protocol || len(a.Nexthops) != len(b.Nexthops) {
 		return false
 	}
 	for i := range a.Nexthops {
@@ -81,10 +81,13 @@ func delMatches(del, r Route) bool {
 	if del.Type != 0 && del.Type != r.Type {
 		return false
 	}
-	var want []int
+	if del.Protocol != 0 && del.Protocol != r.Protocol {
+		return false
+	}
+	var want []Nexthop
 	for _, nh := range del.Nexthops {
-		if nh.LinkIndex != 0 {
-			want = append(want, nh.LinkIndex)
+		if nh.LinkIndex != 0 || nh.Gw.IsValid() {
+			want = append(want, nh)
 		}
 	}
 	if len(want) == 0 {
@@ -93,8 +96,11 @@ func delMatches(del, r Route) bool {
 	if len(want) != len(r.Nexthops) {
 		return false
 	}
-	for i, idx := range want {
-		if r.Nexthops[i].LinkIndex != idx {
+	for i, nh := range want {
+		if nh.LinkIndex != 0 && r.Nexthops[i].LinkIndex != nh.LinkIndex {
+			return false
+		}
+		if nh.Gw.IsValid() && r.Nexthops[i].Gw != nh.Gw {
 			return false
 		}
 	}
@@ -145,10 +151,12 @@ func (m *mirror) setRoutes(k uint32, rs []Route) {
 	}
 }
 
-// addRoute applies an RTM_NEWROUTE. With replace, r replaces every route
-// with the same destination, table, tos and priority; without, it is added
-// unless the very same route is already there (events that arrived during a
-// dump may repeat what the dump saw). It returns the affected destination.
+// addRoute applies an RTM_NEWROUTE. With replace, r takes the place of the
+// first route with the same destination, table, tos and priority, as the
+// kernel's NLM_F_REPLACE does (routes appended after it stay); without, or
+// when there is none, it is added at the end unless the very same route is
+// already there (events that arrived during a dump may repeat what the dump
+// saw). It returns the affected destination.
 func (m *mirror) addRoute(r Route, replace bool) (uint32, bool) {
 	k, ok := hostRoute(r)
 	if !ok {
@@ -156,15 +164,18 @@ func (m *mirror) addRoute(r Route, replace bool) (uint32, bool) {
 	}
 	r = m.normalize(r)
 	old := m.routes[k]
-	rs := make([]Route, 0, len(old)+1)
-	for _, o := range old {
-		if replace && sameKey(o, r) || sameRoute(o, r) {
-			continue
+	if replace {
+		if i := slices.IndexFunc(old, func(o Route) bool { return sameKey(o, r) }); i >= 0 {
+			rs := slices.Clone(old)
+			rs[i] = r
+			m.setRoutes(k, rs)
+			return k, true
 		}
-		rs = append(rs, o)
 	}
-	rs = append(rs, r)
-	m.setRoutes(k, rs)
+	if slices.ContainsFunc(old, func(o Route) bool { return sameRoute(o, r) }) {
+		return k, true
+	}
+	m.setRoutes(k, append(slices.Clone(old), r))
 	return k, true
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,9 @@ type Watcher struct {
 	Guests Globs
 	// Allow, when not empty, limits answered addresses to these prefixes.
 	Allow []netip.Prefix
+	// Uplink, when set, is the interface the responder answers on: routes
+	// back out of it never count (see Rule.Uplink).
+	Uplink string
 	// Log receives one line per state change; nil means slog.Default().
 	Log *slog.Logger
 	// OnChange, when set, is called after every change of an address's
@@ -43,6 +47,8 @@ type Watcher struct {
 	initOnce  sync.Once
 	ready     chan struct{}
 	readyOnce sync.Once
+	synced    atomic.Bool   // a subscription is live and its sync done
+	resyncs   atomic.Uint64 // resyncs after lost events
 
 	// Set up by Run, owned by its goroutine.
 	rule       Rule
@@ -95,6 +101,18 @@ func (w *Watcher) Ready() <-chan struct{} {
 	w.init()
 	return w.ready
 }
+
+// Synced reports whether the Set currently follows the kernel: Run's
+// subscription is live and its sync is done. It is false before the first
+// sync and from the loss of a subscription until the resync that follows.
+// Safe to call from any goroutine.
+func (w *Watcher) Synced() bool { return w.synced.Load() }
+
+// Resyncs returns the number of full resyncs made because netlink events
+// were lost (the subscription failed, for example with ENOBUFS). The
+// start-up sync and the routine verification dump after a link went down
+// are not counted. Safe to call from any goroutine.
+func (w *Watcher) Resyncs() uint64 { return w.resyncs.Load() }
 
 func (w *Watcher) isReady() bool {
 	select {
@@ -163,7 +181,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 // setup applies defaults and resets the state, before the first session.
 func (w *Watcher) setup() {
 	w.init()
-	w.rule = Rule{Guests: w.Guests, Allow: w.Allow}
+	w.rule = Rule{Guests: w.Guests, Allow: w.Allow, Uplink: w.Uplink}
 	if w.rule.Guests.IsZero() {
 		w.rule.Guests = defaultGlobs
 	}
@@ -210,6 +228,7 @@ type dumpResult struct {
 // returns when the sync completed (zero if it did not) and why it ended.
 func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 	start := time.Now()
+	defer w.synced.Store(false)
 	sub, err := w.Source.Subscribe(ctx)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("subscribe to route, link and address events: %w", err)
@@ -224,9 +243,11 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 	why := "start"
 	if w.isReady() {
 		why = "events lost"
+		w.resyncs.Add(1)
 	}
 	w.resync(snap, pending, start, why)
 	synced = time.Now()
+	w.synced.Store(true)
 	w.readyOnce.Do(func() { close(w.ready) })
 	w.callHook("sync")
 

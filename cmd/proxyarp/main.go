@@ -38,11 +38,15 @@ Usage:
   proxyarp replay FILE [flags]            decide a capture's frames again offline (see replay --help)
   proxyarp hotplug ACTION [key=value...]  Xen vif hotplug, a drop-in for vif-route (see hotplug --help)
   proxyarp route add|del|list ...         manage guest routes without Xen (see route --help)
+  proxyarp status [--json]                what the running daemon holds (see status --help)
+  proxyarp explain ADDR [flags]           whether ADDR would be answered, and why (see explain --help)
+  proxyarp doctor [--uplink IFACE]        check the host for problems, one line each with the fix (see doctor --help)
   proxyarp version                        print the version and build details
   proxyarp help                           print this help
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage error
-(replay: 3 a corrupt record or a decision that differs).
+(replay: 3 a corrupt record or a decision that differs;
+explain: 3 the address would not be answered; doctor: 1 an error found).
 `
 
 // usageError is a bad command line: reported in one line, exit code 2.
@@ -72,13 +76,25 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		err = hotplug(rest, stdout, stderr)
 	case "route":
 		err = routeCmd(rest, stdout, stderr)
+	case "status":
+		err = statusCmd(rest, stdout, stderr)
+	case "explain":
+		var code int
+		if code, err = explainCmd(rest, stdout, stderr); err == nil {
+			return code
+		}
+	case "doctor":
+		var code int
+		if code, err = doctorCmd(rest, stdout, stderr); err == nil {
+			return code
+		}
 	case "version", "--version":
 		err = version(stdout)
 	case "help", "--help", "-h", "-help":
 		fmt.Fprint(stdout, mainUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (commands: serve, replay, hotplug, route, version, help)", cmd)
+		err = usagef("unknown command %q (commands: serve, replay, hotplug, route, status, explain, doctor, version, help)", cmd)
 	}
 	var uerr *usageError
 	switch {

@@ -7,16 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/proxyarp/proxyarp/capture"
+	"github.com/proxyarp/proxyarp/explain"
 	"github.com/proxyarp/proxyarp/hostcheck"
+	"github.com/proxyarp/proxyarp/metrics"
 	"github.com/proxyarp/proxyarp/responder"
 	"github.com/proxyarp/proxyarp/routes"
 )
@@ -39,6 +43,16 @@ Turn the kernel's own proxy ARP off on the uplink once this runs:
 An uplink that does not exist yet, or is down, is waited for; one that goes
 away is re-attached when it returns. SIGINT or SIGTERM stop it (exit 0).
 
+--dry-run decides, logs, records (--pcap) and counts every request as usual
+but sends nothing: run it beside the kernel's proxy_arp before switching
+over, and compare proxyarp_replies_suppressed_total{cause="dry-run"} with
+what the kernel answers.
+
+--metrics-listen serves Prometheus metrics on /metrics, a health check on
+/healthz (503 while the uplink socket is not attached or the routing table
+is not synced) and the owned set with counters as JSON on /status, which
+"proxyarp status" prints. See docs/metrics.md.
+
 Flags:
 `
 
@@ -51,6 +65,10 @@ type serveConfig struct {
 	logLevel  slog.Level
 	announce  responder.AnnounceConfig
 	pcap      capture.Flags
+	// metricsListen are the --metrics-listen addresses (TCP host:port or
+	// a unix socket path); dryRun is --dry-run.
+	metricsListen []string
+	dryRun        bool
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -72,6 +90,14 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&logFormat, "log-format", "text", "log format on stderr: `text` or json")
 	fs.StringVar(&logLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
 	cfg.pcap.Register(fs)
+	fs.Func("metrics-listen", "serve /metrics, /healthz and /status on `ADDR`: host:port, or a unix socket path (/run/proxyarp/proxyarp.sock, what proxyarp status asks by default); repeatable", func(s string) error {
+		if s == "" {
+			return errors.New("empty address")
+		}
+		cfg.metricsListen = append(cfg.metricsListen, s)
+		return nil
+	})
+	fs.BoolVar(&cfg.dryRun, "dry-run", false, "decide, log, record and count as usual but send nothing (no replies, no gratuitous ARP)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, serveUsage)
@@ -149,6 +175,23 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := responder.CheckPermission(); err != nil {
 		return err
 	}
+	// Listen before anything else runs: a taken port fails at once.
+	var listeners []net.Listener
+	for _, addr := range cfg.metricsListen {
+		l, err := metrics.Listen(addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	defer func() {
+		for _, l := range listeners {
+			l.Close() // a second close after Serve's is harmless
+		}
+	}()
 	for _, f := range (hostcheck.Checker{}).Uplink(cfg.uplink) {
 		log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
 	}
@@ -166,6 +209,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Set:    set,
 		Guests: cfg.guests,
 		Allow:  cfg.allow,
+		Uplink: cfg.uplink,
 		Log:    log,
 	}
 	resp := &responder.Responder{
@@ -175,6 +219,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Log:    log,
 
 		Announcements: cfg.announce,
+		DryRun:        cfg.dryRun,
 	}
 	// A guest that appears, moves here or gets its carrier back after
 	// start-up is announced, so the router need not wait for its entry to
@@ -191,16 +236,38 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if rec != nil {
 		rec.Attach(resp, watcher) // chains the hooks set above
 	}
+	var m *metrics.Metrics
+	if len(listeners) > 0 {
+		src := metrics.Sources{
+			Uplink:    cfg.uplink,
+			DryRun:    cfg.dryRun,
+			Responder: resp,
+			Watcher:   watcher,
+			Set:       set,
+			Devices:   liveDevices,
+		}
+		if rec != nil {
+			src.CaptureDropped = func() uint64 { return rec.Stats().DroppedFrames }
+		}
+		m = metrics.New(src)
+		resp.Latency = m.Latency()
+	}
 	// The kernel tells the packet socket when the uplink goes down or away,
 	// not when it gets a new MAC: every link event makes the responder look.
 	watcher.OnLink = func(routes.Link, routes.EventKind) { resp.Recheck() }
-	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow))
+	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow), "dry_run", cfg.dryRun)
+	if cfg.dryRun {
+		log.Warn("dry run: deciding and counting, sending nothing (no replies, no gratuitous ARP)")
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return resp.Run(gctx) })
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
+	}
+	if m != nil {
+		g.Go(func() error { return m.Serve(gctx, log, listeners...) })
 	}
 	g.Go(func() error {
 		select {
@@ -215,6 +282,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// liveDevices names the interface of each owned address from a fresh
+// netlink dump, for /status.
+func liveDevices(addrs []netip.Addr) (map[netip.Addr]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h, err := explain.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return explain.Devices(h.Snapshot, addrs), nil
 }
 
 func prefixList(ps []netip.Prefix) string {
