@@ -315,11 +315,6 @@ func randomRoute(r *rand.Rand, k *kernel) routes.Route {
 		}
 		rt.Nexthops = append(rt.Nexthops, nh)
 	}
-	if rt.Protocol == routes.ProtoProxyarp && rt.Nexthops[0].LinkIndex == 1 {
-		// proxyarp's manager installs guest routes, never back out the
-		// uplink; keep proto 213 off the uplink (see the report).
-		rt.Protocol = unix.RTPROT_BOOT
-	}
 	return rt
 }
 
@@ -474,6 +469,9 @@ func (o oracle) routed(a netip.Addr) bool {
 		for _, nh := range r.Nexthops {
 			l, ok := links[nh.LinkIndex]
 			if !ok || !l.Up || !l.Carrier || nh.Dead || nh.LinkDown {
+				return false
+			}
+			if l.Name == "eth0" { // the uplink: never, whoever installed the route
 				return false
 			}
 			if !o.guestName(l.Name) && r.Protocol != routes.ProtoProxyarp {
@@ -749,7 +747,7 @@ func (c propCase) run() (*routes.Set, error) {
 	src := &propSource{snaps: c.snaps, cursor: c.split, subs: make(chan *propSub, 2)}
 	set := routes.NewSet()
 	logs := syncLog{resyncs: make(chan struct{}, 4)}
-	w := &routes.Watcher{Source: src, Set: set, Guests: globs, Allow: c.allow, Log: slog.New(logs)}
+	w := &routes.Watcher{Source: src, Set: set, Guests: globs, Allow: c.allow, Uplink: "eth0", Log: slog.New(logs)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
