@@ -23,6 +23,7 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/proxyarp
 	install -D -m 0755 dist/xen/vif-proxyarp $(DESTDIR)$(XEN_SCRIPTS)/vif-proxyarp
 	install -D -m 0644 dist/iproute2/rt_protos.d/proxyarp.conf $(DESTDIR)/etc/iproute2/rt_protos.d/proxyarp.conf
+	install -D -m 0644 dist/systemd/proxyarp.service $(DESTDIR)/etc/systemd/system/proxyarp.service
 
 vet:
 	$(GO) vet $(PKGS)
