@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -52,6 +53,23 @@ type packetConn struct {
 	c      *packet.Conn
 	rc     syscall.RawConn
 	closed atomic.Bool
+
+	// The functions handed to rc.Control are built once, with their
+	// arguments and results in these fields: a closure literal per call
+	// would escape to the heap, an allocation per frame.
+	//
+	// Read state: ReadFrame has one caller at a time (the serve loop).
+	readFn func(fd uintptr)
+	rbuf   []byte
+	rn     int
+	rtype  PacketType
+	rerr   error
+	// Write state: replies and announcements are written from two
+	// goroutines.
+	wmu     sync.Mutex
+	writeFn func(fd uintptr)
+	wbuf    []byte
+	werr    error
 }
 
 var _ Conn = (*packetConn)(nil)
@@ -73,6 +91,7 @@ func ListenPacket(ifi *net.Interface) (Conn, error) {
 		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
 	pc := &packetConn{c: c, rc: rc}
+	pc.readFn, pc.writeFn = pc.read, pc.write
 	if err := pc.setRecvBuffer(RecvBufferSize); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("set receive buffer on %s: %w", ifi.Name, err)
@@ -100,23 +119,10 @@ func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
 		if pc.closed.Load() {
 			return 0, 0, net.ErrClosed
 		}
-		var (
-			n     int
-			ptype PacketType
-			rerr  error
-		)
-		cerr := pc.rc.Control(func(fd uintptr) {
-			n, ptype, rerr = recvFrame(int(fd), b)
-			if rerr == unix.EAGAIN {
-				// Nothing queued: sleep in the kernel until a frame arrives
-				// or pollInterval passes, then try again.
-				fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-				_, perr := unix.Poll(fds[:], int(pollInterval/time.Millisecond))
-				if perr != nil && perr != unix.EINTR {
-					rerr = perr
-				}
-			}
-		})
+		pc.rbuf = b
+		cerr := pc.rc.Control(pc.readFn)
+		pc.rbuf = nil
+		n, ptype, rerr := pc.rn, pc.rtype, pc.rerr
 		switch {
 		case cerr != nil:
 			if pc.closed.Load() {
@@ -129,6 +135,19 @@ func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
 			continue
 		default:
 			return 0, 0, os.NewSyscallError("recvfrom", rerr)
+		}
+	}
+}
+
+// read runs under rc.Control: one recvfrom and, when nothing is queued, a
+// sleep in poll(2) until a frame arrives or pollInterval passes.
+func (pc *packetConn) read(fd uintptr) {
+	pc.rn, pc.rtype, pc.rerr = recvFrame(int(fd), pc.rbuf)
+	if pc.rerr == unix.EAGAIN {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, perr := unix.Poll(fds[:], int(pollInterval/time.Millisecond))
+		if perr != nil && perr != unix.EINTR {
+			pc.rerr = perr
 		}
 	}
 }
@@ -151,25 +170,31 @@ func recvFrame(fd int, b []byte) (int, PacketType, error) {
 }
 
 func (pc *packetConn) WriteFrame(b []byte) error {
-	var werr error
-	cerr := pc.rc.Control(func(fd uintptr) {
-		for try := 0; try < 2; try++ {
-			_, werr = unix.Write(int(fd), b)
-			if werr != unix.EAGAIN && werr != unix.ENOBUFS {
-				return
-			}
-			// Transmit queue full: wait briefly for room, once.
-			fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			unix.Poll(fds[:], 10)
-		}
-	})
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	pc.wbuf = b
+	cerr := pc.rc.Control(pc.writeFn)
+	pc.wbuf = nil
 	if cerr != nil {
 		return cerr
 	}
-	if werr != nil {
-		return os.NewSyscallError("write", werr)
+	if pc.werr != nil {
+		return os.NewSyscallError("write", pc.werr)
 	}
 	return nil
+}
+
+// write runs under rc.Control: write(2), and once more after a short wait
+// when the transmit queue is full.
+func (pc *packetConn) write(fd uintptr) {
+	for try := 0; try < 2; try++ {
+		_, pc.werr = unix.Write(int(fd), pc.wbuf)
+		if pc.werr != unix.EAGAIN && pc.werr != unix.ENOBUFS {
+			return
+		}
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		unix.Poll(fds[:], 10)
+	}
 }
 
 func (pc *packetConn) Close() error {

@@ -1,0 +1,102 @@
+package responder
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// listenInNamespace opens ListenPacket on ifname inside namespace ns, from
+// a thread that enters ns and is never switched back (it dies with its
+// goroutine); the socket stays in ns.
+func listenInNamespace(t *testing.T, ns, ifname string) Conn {
+	t.Helper()
+	type result struct {
+		c   Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		c, err := ListenPacket(ifi)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("listen on %s in %s: %v", ifname, ns, r.err)
+	}
+	t.Cleanup(func() { r.c.Close() })
+	return r.c
+}
+
+// TestPacketConnLiveFramesWithoutAllocation sends frames between the two
+// ends of a veth pair in a namespace: the live Conn reads them with their
+// packet type and neither reading nor writing allocates.
+func TestPacketConnLiveFramesWithoutAllocation(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root to create a network namespace and packet sockets")
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	ns := "pxr-conn-" + hex.EncodeToString(b[:])
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ip("-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
+	ip("-n", ns, "link", "set", "up0", "up")
+	ip("-n", ns, "link", "set", "rtr0", "up")
+
+	uplink := listenInNamespace(t, ns, "up0")
+	router := listenInNamespace(t, ns, "rtr0")
+	frame := request(t, reqOpts{}) // broadcast who-has 192.0.2.2
+	buf := make([]byte, 2048)
+
+	if err := router.WriteFrame(frame); err != nil {
+		t.Fatalf("WriteFrame: %v", err)
+	}
+	n, ptype, err := uplink.ReadFrame(buf)
+	if err != nil {
+		t.Fatalf("ReadFrame: %v", err)
+	}
+	if string(buf[:n]) != string(frame) || ptype != PacketBroadcast {
+		t.Fatalf("read %d bytes, type %v; want the %d bytes sent, broadcast", n, ptype, len(frame))
+	}
+
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := router.WriteFrame(frame); err != nil {
+			t.Fatalf("WriteFrame: %v", err)
+		}
+		if _, _, err := uplink.ReadFrame(buf); err != nil {
+			t.Fatalf("ReadFrame: %v", err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a write and a read allocate %v times, want 0", allocs)
+	}
+}
