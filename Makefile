@@ -7,7 +7,7 @@ BIN     := bin/proxyarp
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build install test vet fmt-check unit demo bench fuzz clean
+.PHONY: all build install test vet fmt-check unit demo bench bench-go fuzz clean
 
 all: build
 
@@ -44,8 +44,13 @@ unit:
 demo: build
 	bash docs/demo.sh $(BIN)
 
-# Go benchmarks of the answer path (Decide + answer-set lookup).
+# Benchmarks against the kernel and the peers in network namespaces, all in
+# one run (root, about 5 minutes); rewrites docs/BENCHMARKS.md.
 bench:
+	bash bench/run.sh --md docs/BENCHMARKS.md --results bench/results.jsonl
+
+# Go benchmarks of the answer path only (Decide + answer-set lookup; no root).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./responder/ ./routes/
 
 # A short run of every fuzz target; corpora live in each package's testdata/.
