@@ -340,7 +340,15 @@ func (r *Recorder) open(start bool, t time.Time) error {
 	r.w = w
 	r.files.Add(1)
 	r.nextFrame = 1
-	return r.writeState(r.fullRecord(), t)
+	if err := r.writeState(r.fullRecord(), t); err != nil {
+		return err
+	}
+	// The full state goes to disk at once: a capture whose disk fills up
+	// later still replays as far as it got.
+	if err := w.state.Flush(); err != nil {
+		return fmt.Errorf("flush capture state %s: %w", StatePath(w.path), err)
+	}
+	return nil
 }
 
 func (r *Recorder) fullRecord() StateRecord {
@@ -596,12 +604,14 @@ func (w *fileSet) writeState(rec StateRecord) error {
 	return nil
 }
 
+// flush writes the state before the frames: frames without the state they
+// were decided in cannot be replayed, state without frames is harmless.
 func (w *fileSet) flush() error {
-	if err := w.ng.Flush(); err != nil {
-		return fmt.Errorf("flush capture %s: %w", w.path, err)
-	}
 	if err := w.state.Flush(); err != nil {
 		return fmt.Errorf("flush capture state %s: %w", StatePath(w.path), err)
+	}
+	if err := w.ng.Flush(); err != nil {
+		return fmt.Errorf("flush capture %s: %w", w.path, err)
 	}
 	return nil
 }

@@ -373,3 +373,22 @@ func TestCaptureRecordsHostAddressesBeforeADecisionThatNeedsThem(t *testing.T) {
 		t.Errorf("replay differs from the live decision:\n%s%s", out.String(), log.String())
 	}
 }
+
+// A capture whose disk fills up before the first periodic flush must still
+// be replayable as far as it got: the full state is on disk as soon as the
+// file set is opened, before any frame.
+func TestCaptureStateIsOnDiskBeforeTheFirstFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.pcapng")
+	rec := &Recorder{Path: path, Uplink: "eth0", Set: NewStaticSet(genOwned, genLocal), Buffer: 4, Now: fixedClock()}
+	if err := rec.open(true, rec.now()); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { rec.w.close() })
+	recs, err := ReadStateFile(StatePath(path))
+	if err != nil {
+		t.Fatalf("reading the state file before any flush: %v", err)
+	}
+	if len(recs) != 1 || recs[0].Kind != KindFull {
+		t.Fatalf("state file holds %d records (%+v), want the one full record", len(recs), recs)
+	}
+}

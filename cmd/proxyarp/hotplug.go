@@ -196,7 +196,7 @@ func runHotplug(ctx context.Context, args []string, stdout io.Writer, deps hotpl
 			vifname += "-emu"
 		}
 		if plugging {
-			if err := m.Rename(r.dev, vifname); err != nil {
+			if err := m.Rename(r.dev, vifname); err != nil && !renamedAlready(k, r.dev, vifname) {
 				return err
 			}
 		}
@@ -315,4 +315,15 @@ func parseEntry(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("not an IPv4 address: %q", s)
 	}
 	return netip.PrefixFrom(a, 32), nil
+}
+
+// renamedAlready reports whether dev was renamed to vifname already (by an
+// earlier or a racing online): dev is gone and vifname exists. vif-common.sh
+// renames only while no device is called $vifname.
+func renamedAlready(k routes.Kernel, dev, vifname string) bool {
+	if _, err := k.LinkByName(dev); !errors.Is(err, routes.ErrNoDevice) {
+		return false
+	}
+	_, err := k.LinkByName(vifname)
+	return err == nil
 }
