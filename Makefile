@@ -7,7 +7,7 @@ BIN     := bin/proxyarp
 PKGS    := ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build install test vet fmt-check unit demo bench bench-go fuzz clean
+.PHONY: all build install deb test vet fmt-check unit demo bench bench-go fuzz soak clean
 
 all: build
 
@@ -23,7 +23,13 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/proxyarp
 	install -D -m 0755 dist/xen/vif-proxyarp $(DESTDIR)$(XEN_SCRIPTS)/vif-proxyarp
 	install -D -m 0644 dist/iproute2/rt_protos.d/proxyarp.conf $(DESTDIR)/etc/iproute2/rt_protos.d/proxyarp.conf
-	install -D -m 0644 dist/systemd/proxyarp.service $(DESTDIR)/etc/systemd/system/proxyarp.service
+	test -e $(DESTDIR)/etc/proxyarp/proxyarp.toml || install -D -m 0644 dist/proxyarp.toml $(DESTDIR)/etc/proxyarp/proxyarp.toml
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's#/usr/sbin/proxyarp#$(PREFIX)/sbin/proxyarp#' dist/systemd/proxyarp.service > $(DESTDIR)/etc/systemd/system/proxyarp.service
+
+# Debian package (nfpm via go run, not in go.mod): bin/proxyarp_VERSION_ARCH.deb
+deb:
+	GO=$(GO) bash dist/deb/build.sh bin
 
 vet:
 	$(GO) vet $(PKGS)
@@ -52,6 +58,11 @@ bench:
 # Go benchmarks of the answer path only (Decide + answer-set lookup; no root).
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./responder/ ./routes/
+
+# Soak test (not in CI): SOAK_MINUTES (default 10) of a paced flood plus
+# route churn, checking every reply, RSS and goroutines.
+soak:
+	bash bench/soak.sh
 
 # A short run of every fuzz target; corpora live in each package's testdata/.
 fuzz:

@@ -60,7 +60,10 @@ func (s step) bytes() []byte {
 var (
 	genOwned = []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")}
 	genLocal = []netip.Addr{hostIP}
-	genAllow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	// genGateway is the uplink's gateway in the decisions scenario (the
+	// router's other address): never answered, even when owned.
+	genGateway = netip.MustParseAddr("192.0.2.253")
+	genAllow   = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
 )
 
 // decisionsSteps covers every reason of Decide, with packet types as the
@@ -86,6 +89,7 @@ func decisionsSteps() []step {
 		{frame: arpFrame{senderIP: "127.0.0.1"}, ptype: bc},                                      // bad-sender-ip
 		{frame: arpFrame{targetIP: "224.0.0.5"}, ptype: bc},                                      // bad-target-ip
 		{frame: arpFrame{targetIP: "192.0.2.1"}, ptype: bc},                                      // own-address
+		{frame: arpFrame{targetIP: genGateway.String()}, ptype: bc},                              // uplink-gateway
 		{frame: arpFrame{targetIP: "198.51.100.7"}, ptype: bc},                                   // outside-allow
 		{raw: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0}, ptype: bc},              // runt: malformed
 		{frame: arpFrame{truncate: 30}, ptype: bc},                                               // truncated ARP: malformed
@@ -106,18 +110,21 @@ func decisionsSteps() []step {
 // writeDecisions records the decisions scenario with a Recorder into dir,
 // deciding each frame with responder.Decide as the live responder does.
 func writeDecisions(dir string) error {
-	live := NewStaticSet(genOwned, genLocal)
+	live := NewStaticSet(append([]netip.Addr{genGateway}, genOwned...), genLocal)
+	live.SetGateways([]netip.Addr{genGateway})
 	cfg := &responder.Config{Allow: genAllow}
 	guests, err := routes.ParseGlobs(routes.DefaultGlobs)
 	if err != nil {
 		return err
 	}
+	startSet := NewStaticSet(append([]netip.Addr{genGateway}, genOwned...), genLocal)
+	startSet.SetGateways([]netip.Addr{genGateway})
 	rec := &Recorder{
 		Path:   filepath.Join(dir, "decisions.pcapng"),
 		Uplink: "eth0",
 		Guests: guests,
 		Allow:  genAllow,
-		Set:    NewStaticSet(genOwned, genLocal), // what Run reads at start
+		Set:    startSet, // what Run reads at start
 		Buffer: 1024,
 		Now:    fixedClock(),
 	}

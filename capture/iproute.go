@@ -50,6 +50,27 @@ func (t RouteTable) Owned(rule routes.Rule, local []netip.Addr) ([]netip.Addr, m
 	return sortedKeys(owned), verdicts
 }
 
+// Gateways returns the gateways of the main table's routes via uplink, in
+// ascending order: the addresses Decide never answers for (uplink-gateway).
+// An empty uplink names none.
+func (t RouteTable) Gateways(uplink string) []netip.Addr {
+	if uplink == "" {
+		return nil
+	}
+	gws := map[netip.Addr]struct{}{}
+	for _, rt := range t.Routes {
+		if rt.Table != unix.RT_TABLE_MAIN {
+			continue
+		}
+		for _, nh := range rt.Nexthops {
+			if l, ok := t.Links[nh.LinkIndex]; ok && l.Name == uplink && nh.Gw.IsValid() {
+				gws[nh.Gw] = struct{}{}
+			}
+		}
+	}
+	return sortedKeys(gws)
+}
+
 // routeTypes are the route types `ip route` prints before the destination.
 var routeTypes = map[string]int{
 	"unicast":     unix.RTN_UNICAST,

@@ -88,6 +88,7 @@ type mirrorState struct {
 	uplinkMAC responder.MAC
 	owned     map[netip.Addr]struct{}
 	local     []netip.Addr
+	gateways  []netip.Addr
 }
 
 type recordKind uint8
@@ -257,6 +258,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		r.mirror.owned[a] = struct{}{}
 	}
 	r.mirror.local = r.Set.LocalAddrs()
+	r.mirror.gateways = gatewaysOf(r.Set)
 	if err := r.open(true, r.now()); err != nil {
 		return err
 	}
@@ -359,6 +361,7 @@ func (r *Recorder) fullRecord() StateRecord {
 		Allow:       r.Allow,
 		Owned:       sortedKeys(r.mirror.owned),
 		Local:       r.mirror.local,
+		Gateways:    r.mirror.gateways,
 	}
 	if !r.mirror.uplinkMAC.IsZero() {
 		rec.UplinkMAC = r.mirror.uplinkMAC.String()
@@ -382,11 +385,23 @@ func (r *Recorder) poll() error {
 			r.mirror.owned[a] = struct{}{}
 		}
 		r.mirror.local = r.Set.LocalAddrs()
+		r.mirror.gateways = gatewaysOf(r.Set)
 		return r.writeState(r.fullRecord(), r.now())
 	}
 	if local := r.Set.LocalAddrs(); !slices.Equal(local, r.mirror.local) {
 		r.mirror.local = local
-		return r.writeState(StateRecord{Kind: KindLocal, Local: local}, r.now())
+		if err := r.writeState(StateRecord{Kind: KindLocal, Local: local}, r.now()); err != nil {
+			return err
+		}
+	}
+	return r.pollGateways(r.now())
+}
+
+// pollGateways records the uplink's gateways when they changed.
+func (r *Recorder) pollGateways(t time.Time) error {
+	if gws := gatewaysOf(r.Set); !slices.Equal(gws, r.mirror.gateways) {
+		r.mirror.gateways = gws
+		return r.writeState(StateRecord{Kind: KindGateways, Gateways: gws}, t)
 	}
 	return nil
 }
@@ -441,6 +456,12 @@ func (r *Recorder) write(rec record, log *slog.Logger) error {
 			}
 		}
 	}
+	if gatewayStale(rec.d, r.mirror.gateways) {
+		// Likewise for the uplink's gateways.
+		if err := r.pollGateways(rec.t); err != nil {
+			return err
+		}
+	}
 	opts := pcapgo.NgPacketOptions{
 		Flags:    flagsFor(rec.in.Type),
 		Comments: []string{decisionComment(rec.d.Reason, rec.werr)},
@@ -475,6 +496,18 @@ func localStale(d responder.Decision, local []netip.Addr) bool {
 	case responder.OwnAddress, responder.OutsideAllow, responder.NotOwned, responder.Answer:
 		_, found := slices.BinarySearchFunc(local, d.Request.TargetIP, netip.Addr.Compare)
 		return found != (d.Reason == responder.OwnAddress)
+	}
+	return false
+}
+
+// gatewayStale reports whether d disagrees with the recorded gateways:
+// Decide asked whether the target is an uplink gateway and got another
+// answer than they give.
+func gatewayStale(d responder.Decision, gws []netip.Addr) bool {
+	switch d.Reason {
+	case responder.UplinkGateway, responder.OutsideAllow, responder.NotOwned, responder.Answer:
+		_, found := slices.BinarySearchFunc(gws, d.Request.TargetIP, netip.Addr.Compare)
+		return found != (d.Reason == responder.UplinkGateway)
 	}
 	return false
 }

@@ -58,7 +58,7 @@ func TestReplayGolden(t *testing.T) {
 		{name: "a recorded capture replays with its recorded state as text", file: "decisions.pcapng", golden: "decisions.pcapng.golden.txt", verify: true},
 		{name: "a recorded capture replays with its recorded state as JSON", file: "decisions.pcapng", golden: "decisions.pcapng.golden.json", format: JSON, verify: true},
 		{name: "a classic pcap replays with a routes file and an uplink MAC", file: "classic.pcap", golden: "classic.pcap.golden.json", format: JSON, fromRoutes: true, uplinkMAC: uplinkMAC},
-		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantStopped: "record 35: unexpected EOF", wantCorrupt: 1},
+		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantStopped: "record 36: unexpected EOF", wantCorrupt: 1},
 		{name: "a corrupt record stops the replay and is named", file: "corrupt.pcap", golden: "corrupt.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantStopped: "record 4: capture length exceeds snap length", wantCorrupt: 1},
 		{name: "corrupt pcapng blocks are skipped and the replay goes on", file: "skip.pcapng", golden: "skip.pcapng.golden.txt", verify: true, wantCorrupt: 3},
 		{name: "a corrupt classic record is skipped and the replay goes on", file: "skip.pcap", golden: "skip.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantCorrupt: 1},
@@ -146,10 +146,11 @@ func TestReplayVerifyReportsDifferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Answered in the capture: frames 1, 3, 6, 8, 31 and 33 (replies and
-	// gratuitous ARPs are frames of their own, never verified).
-	if sum.Differences != 6 {
-		t.Errorf("Differences = %d, want 6; log:\n%s", sum.Differences, log.String())
+	// Answered in the capture: frames 1, 3, 6, 8, 32 and 34 (replies and
+	// gratuitous ARPs are frames of their own, never verified); and frame
+	// 23, recorded uplink-gateway, which an empty set calls not-owned.
+	if sum.Differences != 7 {
+		t.Errorf("Differences = %d, want 7; log:\n%s", sum.Differences, log.String())
 	}
 	if want := "frame 1: recorded answer, replay decides drop (not-owned)"; !strings.Contains(log.String(), want) {
 		t.Errorf("log does not say %q:\n%s", want, log.String())
@@ -237,14 +238,15 @@ func TestStateApplyFollowsChanges(t *testing.T) {
 		}
 	}
 	got := struct {
-		Uplink, MAC  string
-		Allow        []netip.Prefix
-		Owned, Local []netip.Addr
-	}{st.Uplink, st.UplinkMAC.String(), st.Config.Allow, st.Set.Addrs(), st.Set.LocalAddrs()}
+		Uplink, MAC            string
+		Allow                  []netip.Prefix
+		Owned, Local, Gateways []netip.Addr
+	}{st.Uplink, st.UplinkMAC.String(), st.Config.Allow, st.Set.Addrs(), st.Set.LocalAddrs(), st.Set.Gateways()}
 	want := got
 	want.Uplink, want.MAC, want.Allow = "eth0", uplinkMAC.String(), genAllow
-	want.Owned = []netip.Addr{netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.9")}
+	want.Owned = []netip.Addr{netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.9"), genGateway}
 	want.Local = genLocal
+	want.Gateways = []netip.Addr{genGateway}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("state after all records (-want +got):\n%s", diff)
 	}
@@ -348,8 +350,8 @@ func TestReaderFramesPcapngBlocks(t *testing.T) {
 	}
 	t.Run("two sections read as one capture", func(t *testing.T) {
 		n, err := count(t, append(append([]byte(nil), ng...), ng...))
-		if !errors.Is(err, io.EOF) || n != 70 {
-			t.Errorf("read %d frames, then %v; want 70, then EOF", n, err)
+		if !errors.Is(err, io.EOF) || n != 72 {
+			t.Errorf("read %d frames, then %v; want 72, then EOF", n, err)
 		}
 	})
 	// The first packet block follows the section header and the

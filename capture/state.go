@@ -19,11 +19,15 @@ import (
 // decides with. It implements responder.AnswerSet. It is not safe for
 // concurrent use.
 type StaticSet struct {
-	owned map[netip.Addr]struct{}
-	local map[netip.Addr]struct{}
+	owned    map[netip.Addr]struct{}
+	local    map[netip.Addr]struct{}
+	gateways map[netip.Addr]struct{}
 }
 
-var _ responder.AnswerSet = (*StaticSet)(nil)
+var (
+	_ responder.AnswerSet  = (*StaticSet)(nil)
+	_ responder.GatewaySet = (*StaticSet)(nil)
+)
 
 // NewStaticSet returns a set owning owned, with the host addresses local.
 func NewStaticSet(owned, local []netip.Addr) *StaticSet {
@@ -40,6 +44,20 @@ func (s *StaticSet) Owned(addr netip.Addr) bool { _, ok := s.owned[addr]; return
 
 // Local reports whether addr is a host address.
 func (s *StaticSet) Local(addr netip.Addr) bool { _, ok := s.local[addr]; return ok }
+
+// Gateway reports whether addr is a gateway of a route via the uplink.
+func (s *StaticSet) Gateway(addr netip.Addr) bool { _, ok := s.gateways[addr]; return ok }
+
+// SetGateways replaces the uplink's gateways.
+func (s *StaticSet) SetGateways(gws []netip.Addr) {
+	s.gateways = make(map[netip.Addr]struct{}, len(gws))
+	for _, a := range gws {
+		s.gateways[a] = struct{}{}
+	}
+}
+
+// Gateways returns the uplink's gateways in ascending order.
+func (s *StaticSet) Gateways() []netip.Addr { return sortedKeys(s.gateways) }
 
 // SetOwned adds addr to the owned addresses, or removes it.
 func (s *StaticSet) SetOwned(addr netip.Addr, owned bool) {
@@ -84,6 +102,20 @@ type Snapshotter interface {
 	LocalAddrs() []netip.Addr
 }
 
+// gatewayLister is implemented by answer sets that know the uplink's
+// gateways (routes.Set, StaticSet); Decide never answers for those.
+type gatewayLister interface {
+	Gateways() []netip.Addr
+}
+
+// gatewaysOf returns set's uplink gateways, or none if it does not know.
+func gatewaysOf(set Snapshotter) []netip.Addr {
+	if g, ok := set.(gatewayLister); ok {
+		return g.Gateways()
+	}
+	return nil
+}
+
 // Kinds of StateRecord.
 const (
 	// KindFull replaces the whole state: uplink, configuration, owned and
@@ -98,6 +130,9 @@ const (
 	// KindUplink sets the uplink's name and MAC (the uplink was attached,
 	// possibly re-created with another MAC).
 	KindUplink = "uplink"
+	// KindGateways replaces the uplink's gateways with Gateways (absent:
+	// none).
+	KindGateways = "gateways"
 )
 
 // StateRecord is one line of a FILE.state.json file. Which fields matter
@@ -110,7 +145,7 @@ type StateRecord struct {
 	// Time is when the record was written.
 	Time time.Time `json:"time"`
 	// Kind is one of KindFull, KindOwned, KindUnowned, KindLocal,
-	// KindUplink.
+	// KindUplink, KindGateways.
 	Kind string `json:"kind"`
 	// Uplink and UplinkMAC name the uplink (KindFull, KindUplink). The MAC
 	// is empty until the responder attached.
@@ -125,6 +160,9 @@ type StateRecord struct {
 	Owned []netip.Addr `json:"owned,omitempty"`
 	// Local lists the host's addresses (KindFull, KindLocal).
 	Local []netip.Addr `json:"local,omitempty"`
+	// Gateways lists the uplink's gateways, never answered (KindFull,
+	// KindGateways).
+	Gateways []netip.Addr `json:"gateways,omitempty"`
 }
 
 // State is the answer set and configuration replay decides a frame with.
@@ -158,6 +196,12 @@ func (s *State) Apply(rec StateRecord) error {
 			Config:      responder.Config{Allow: rec.Allow},
 			Set:         NewStaticSet(rec.Owned, rec.Local),
 		}
+		s.Set.SetGateways(rec.Gateways)
+	case KindGateways:
+		if s.Set == nil {
+			return errors.New("change before the full state")
+		}
+		s.Set.SetGateways(rec.Gateways)
 	case KindOwned, KindUnowned:
 		if s.Set == nil {
 			return errors.New("change before the full state")

@@ -73,7 +73,7 @@ func (m *Metrics) Status() Status {
 			Requests:          st.Frames,
 			RepliesSent:       st.Replies,
 			Drops:             map[string]uint64{},
-			RepliesSuppressed: map[string]uint64{CauseDryRun: st.DryRunReplies, CauseRateLimit: 0},
+			RepliesSuppressed: map[string]uint64{CauseDryRun: st.DryRunReplies, CauseRateLimit: st.RateLimitedReplies},
 			GARPsSent:         st.GARPsSent,
 			Conflicts:         st.Conflicts,
 			NetlinkResyncs:    src.Watcher.Resyncs(),

@@ -173,7 +173,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDrops, st.Decisions[r], r.String())
 	}
 	counter(descSuppressed, st.DryRunReplies, CauseDryRun)
-	counter(descSuppressed, 0, CauseRateLimit) // no rate limit yet
+	counter(descSuppressed, st.RateLimitedReplies, CauseRateLimit)
 	counter(descGARPs, st.GARPsSent)
 	counter(descGARPsSuppressed, st.DryRunGARPs, CauseDryRun)
 	counter(descGARPsSuppressed, st.GARPsDropped, "queue-full")

@@ -50,7 +50,7 @@ var (
 
 func newTest(attached, synced bool) (*Metrics, *fakeResponder) {
 	resp := &fakeResponder{attached: attached, st: responder.Stats{
-		Frames: 10, Replies: 4, DryRunReplies: 2, GARPsSent: 3, Conflicts: 1, ReadErrors: 1,
+		Frames: 10, Replies: 4, DryRunReplies: 2, RateLimitedReplies: 5, GARPsSent: 3, Conflicts: 1, ReadErrors: 1,
 		Decisions: map[responder.Reason]uint64{responder.Answer: 6, responder.NotOwned: 3, responder.OwnAddress: 1},
 	}}
 	m := New(Sources{
@@ -135,8 +135,8 @@ func TestMetricsContract(t *testing.T) {
 	if got := value(t, mfs, "proxyarp_replies_suppressed_total", "cause", "dry-run"); got != 2 {
 		t.Errorf("suppressed{dry-run} = %v, want 2", got)
 	}
-	if got := value(t, mfs, "proxyarp_replies_suppressed_total", "cause", "rate-limit"); got != 0 {
-		t.Errorf("suppressed{rate-limit} = %v, want 0", got)
+	if got := value(t, mfs, "proxyarp_replies_suppressed_total", "cause", "rate-limit"); got != 5 {
+		t.Errorf("suppressed{rate-limit} = %v, want 5", got)
 	}
 	h := mfs["proxyarp_reply_latency_seconds"]
 	if h == nil || h.GetType() != dto.MetricType_HISTOGRAM || h.Metric[0].Histogram.GetSampleCount() != 1 {

@@ -16,3 +16,23 @@ type AnswerSet interface {
 	// Local reports whether addr is an address of the host itself.
 	Local(addr netip.Addr) bool
 }
+
+// GatewaySet is implemented by answer sets that know the uplink's gateways:
+// the next hops of the main table's routes via the uplink (the default
+// route's above all). Decide never answers for them (UplinkGateway).
+// routes.Set implements it. It is a separate interface so that answer sets
+// that know no gateways (a replayed capture's, tests' fakes) need not.
+//
+// Gateway must be safe for concurrent use and must not allocate, like the
+// AnswerSet methods.
+type GatewaySet interface {
+	// Gateway reports whether addr is a gateway of a route via the uplink.
+	Gateway(addr netip.Addr) bool
+}
+
+// isGateway reports whether set knows addr as an uplink gateway. The type
+// assertion does not allocate.
+func isGateway(set AnswerSet, addr netip.Addr) bool {
+	g, ok := set.(GatewaySet)
+	return ok && g.Gateway(addr)
+}

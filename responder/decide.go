@@ -192,6 +192,8 @@ func Decide(frame []byte, in Ingress, set AnswerSet, cfg *Config) Decision {
 		d.Reason = Gratuitous
 	case set.Local(r.TargetIP):
 		d.Reason = OwnAddress
+	case isGateway(set, r.TargetIP):
+		d.Reason = UplinkGateway
 	case !cfg.allows(r.TargetIP):
 		d.Reason = OutsideAllow
 	case !set.Owned(r.TargetIP):

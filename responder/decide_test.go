@@ -21,21 +21,26 @@ var (
 	guestIP      = netip.MustParseAddr("192.0.2.2")
 	guest2IP     = netip.MustParseAddr("198.51.100.7")
 	unroutedIP   = netip.MustParseAddr("192.0.2.99")
+	gatewayIP    = netip.MustParseAddr("192.0.2.253") // a gateway via the uplink, also routed to a guest
 	broadcastMAC = BroadcastMAC
 )
 
-// fakeSet is a map-backed AnswerSet.
+// fakeSet is a map-backed AnswerSet and GatewaySet.
 type fakeSet struct {
-	owned, local map[netip.Addr]bool
+	owned, local, gw map[netip.Addr]bool
 }
 
-func (s fakeSet) Owned(a netip.Addr) bool { return s.owned[a] }
-func (s fakeSet) Local(a netip.Addr) bool { return s.local[a] }
+func (s fakeSet) Owned(a netip.Addr) bool   { return s.owned[a] }
+func (s fakeSet) Local(a netip.Addr) bool   { return s.local[a] }
+func (s fakeSet) Gateway(a netip.Addr) bool { return s.gw[a] }
+
+var _ GatewaySet = fakeSet{}
 
 func testSet() fakeSet {
 	return fakeSet{
-		owned: map[netip.Addr]bool{guestIP: true, guest2IP: true},
+		owned: map[netip.Addr]bool{guestIP: true, guest2IP: true, gatewayIP: true},
 		local: map[netip.Addr]bool{hostIP: true},
+		gw:    map[netip.Addr]bool{gatewayIP: true},
 	}
 }
 
@@ -147,6 +152,8 @@ func TestDecideReasons(t *testing.T) {
 		{"a zero target is a martian", request(t, reqOpts{targetIP: netip.MustParseAddr("0.0.0.0")}), PacketBroadcast, nil, BadTargetIP},
 		{"a gratuitous request for an owned address is not answered", request(t, reqOpts{senderIP: guestIP, targetIP: guestIP}), PacketBroadcast, nil, Gratuitous},
 		{"the host's own address is left to the kernel", request(t, reqOpts{targetIP: hostIP}), PacketBroadcast, nil, OwnAddress},
+		{"the uplink's gateway is never answered, even when routed to a guest", request(t, reqOpts{targetIP: gatewayIP}), PacketBroadcast, nil, UplinkGateway},
+		{"the uplink's gateway is refused before the allow list is looked at", request(t, reqOpts{targetIP: gatewayIP}), PacketBroadcast, &Config{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, UplinkGateway},
 		{"an owned address outside the allow list is not answered", good, PacketBroadcast, &Config{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, OutsideAllow},
 		{"an owned address inside one of the allow prefixes is answered", good, PacketBroadcast, &Config{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("192.0.2.0/28")}}, Answer},
 		{"an unrouted address is not owned", request(t, reqOpts{targetIP: unroutedIP}), PacketBroadcast, nil, NotOwned},

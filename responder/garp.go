@@ -98,10 +98,9 @@ func (r *Responder) Announce(addr netip.Addr) {
 
 // announce queues a burst of n announcements (0: the configured Count).
 func (r *Responder) announce(addr netip.Addr, n int) {
-	if r.Announcements.Count <= 0 || !addr.Is4() {
+	if r.announcements().Count <= 0 || !addr.Is4() {
 		return
 	}
-	r.init()
 	select {
 	case r.garpReq <- garpRequest{addr, n}:
 	default:
@@ -127,7 +126,7 @@ type ownedLister interface {
 // uplink was re-attached or got a new MAC.
 func (r *Responder) announceAll() {
 	l, ok := r.Set.(ownedLister)
-	if !ok || r.Announcements.Count <= 0 {
+	if !ok || r.announcements().Count <= 0 {
 		return
 	}
 	for _, a := range l.Addrs() {
@@ -137,15 +136,20 @@ func (r *Responder) announceAll() {
 
 // runAnnouncer sends the scheduled bursts until ctx is done.
 func (r *Responder) runAnnouncer(ctx context.Context, log *slog.Logger) {
-	cfg := r.Announcements
+	cfg := r.announcements()
 	pending := map[netip.Addr]*burst{}
 	bucket := newTokenBucket(cfg.Rate, time.Now())
+	rate := cfg.Rate
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	buf := make([]byte, 0, ReplyLen)
 	for {
 		// Send what is due, as far as the rate allows; find the next wake.
 		now := time.Now()
+		if cfg = r.announcements(); cfg.Rate != rate {
+			rate = cfg.Rate
+			bucket = newTokenBucket(rate, now)
+		}
 		wake := time.Hour
 		for addr, b := range pending {
 			if !r.Set.Owned(addr) {
@@ -176,22 +180,35 @@ func (r *Responder) runAnnouncer(ctx context.Context, log *slog.Logger) {
 			return
 		case req := <-r.garpReq:
 			// Take every queued request before the next scan.
-			for more := true; more; {
-				n := req.n
-				if n <= 0 {
-					n = cfg.Count
-				}
-				if b, ok := pending[req.addr]; !ok || b.left < n {
-					pending[req.addr] = &burst{left: n, next: time.Now()}
-				}
+			r.schedule(pending, req)
+			for drained := false; !drained; {
 				select {
 				case req = <-r.garpReq:
+					r.schedule(pending, req)
 				default:
-					more = false
+					drained = true
 				}
 			}
 		case <-timer.C:
 		}
+	}
+}
+
+// schedule adds the burst req asks for to pending. The zero request is
+// SetAnnouncements' wake-up: nothing to schedule.
+func (r *Responder) schedule(pending map[netip.Addr]*burst, req garpRequest) {
+	if !req.addr.IsValid() {
+		return
+	}
+	n := req.n
+	if n <= 0 {
+		n = r.announcements().Count
+	}
+	if n <= 0 {
+		return // turned off since it was queued
+	}
+	if b, ok := pending[req.addr]; !ok || b.left < n {
+		pending[req.addr] = &burst{left: n, next: time.Now()}
 	}
 }
 

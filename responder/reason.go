@@ -39,6 +39,11 @@ const (
 	// OwnAddress: the target is an address of the host itself; the kernel
 	// answers those.
 	OwnAddress
+	// UplinkGateway: the target is a gateway of a route via the uplink (the
+	// next hop of the default route, typically the very router asking).
+	// Answering would hijack the host's own way out, even when a /32 to
+	// it is routed via a guest interface.
+	UplinkGateway
 	// OutsideAllow: the target is outside the configured allow list.
 	OutsideAllow
 	// NotOwned: no /32 route via a usable guest interface for the target.
@@ -60,6 +65,7 @@ var reasonNames = [numReasons]string{
 	BadTargetIP:    "bad-target-ip",
 	Gratuitous:     "gratuitous",
 	OwnAddress:     "own-address",
+	UplinkGateway:  "uplink-gateway",
 	OutsideAllow:   "outside-allow",
 	NotOwned:       "not-owned",
 }

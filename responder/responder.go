@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -24,7 +25,8 @@ type Responder struct {
 	Uplink string
 	// Set is the answer set Decide consults; required.
 	Set AnswerSet
-	// Config is passed to Decide; nil means the zero Config.
+	// Config is passed to Decide; nil means the zero Config. Replace it
+	// while Run runs with SetConfig.
 	Config *Config
 	// Log receives one line per state change; nil discards.
 	Log *slog.Logger
@@ -38,7 +40,7 @@ type Responder struct {
 	// the answer path: it must be quick and must not retain frame.
 	OnDecision func(frame []byte, in Ingress, d Decision, writeErr error)
 	// Announcements configures gratuitous ARP (see Announce); the zero
-	// value sends none.
+	// value sends none. Change it while Run runs with SetAnnouncements.
 	Announcements AnnounceConfig
 	// OnAnnounce, when set, is called after every gratuitous ARP written
 	// (or not: writeErr), like OnDecision.
@@ -52,12 +54,21 @@ type Responder struct {
 	// prometheus.Histogram satisfies it. It runs on the answer path: it
 	// must not block or allocate.
 	Latency LatencyObserver
+	// RateLimit, when positive, limits the replies to each requester MAC
+	// to a burst of RateLimit, then RateLimit per second (serve
+	// --rate-limit); the rest is decided (Answer) but not sent, and counted
+	// in Stats.RateLimitedReplies. Zero means no limit. Change it while Run
+	// runs with SetRateLimit.
+	RateLimit float64
 	// ConflictInterval is how long a conflict on one address stays quiet
 	// in the log after it was logged (it is always counted); zero means
 	// DefaultConflictInterval.
 	ConflictInterval time.Duration
 
 	stats    counters
+	cfg      atomic.Pointer[Config]         // Config, then SetConfig's
+	garpCfg  atomic.Pointer[AnnounceConfig] // Announcements, then SetAnnouncements's
+	rate     atomic.Uint64                  // math.Float64bits of RateLimit, then SetRateLimit's
 	attached atomic.Bool
 	recheck  chan struct{}
 	garpReq  chan garpRequest
@@ -110,7 +121,8 @@ func (r *Responder) Run(ctx context.Context) error {
 		listen = ListenPacket
 	}
 
-	if r.Announcements.Count > 0 {
+	{
+		// Always running: SetAnnouncements may turn announcements on.
 		actx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
@@ -217,7 +229,52 @@ func (r *Responder) init() {
 	r.initOnce.Do(func() {
 		r.recheck = make(chan struct{}, 1)
 		r.garpReq = make(chan garpRequest, garpQueueLen)
+		r.cfg.Store(r.Config)
+		a := r.Announcements
+		r.garpCfg.Store(&a)
+		r.rate.Store(math.Float64bits(max(0, r.RateLimit)))
 	})
+}
+
+// SetConfig replaces the Config Decide is given, from the next frame on. It
+// is safe to call from any goroutine, before or while Run runs; the
+// Responder does not modify c, and neither may the caller afterwards.
+func (r *Responder) SetConfig(c *Config) {
+	r.init()
+	r.cfg.Store(c)
+}
+
+// CurrentConfig returns the Config Decide is given now.
+func (r *Responder) CurrentConfig() *Config {
+	r.init()
+	return r.cfg.Load()
+}
+
+// SetAnnouncements replaces the gratuitous ARP configuration: bursts
+// scheduled from now on use it, and the rate cap applies at once. Safe to
+// call from any goroutine.
+func (r *Responder) SetAnnouncements(a AnnounceConfig) {
+	r.init()
+	r.garpCfg.Store(&a)
+	// Wake the announcer, so that a new rate or interval applies at once.
+	select {
+	case r.garpReq <- garpRequest{}:
+	default:
+	}
+}
+
+// announcements returns the current gratuitous ARP configuration.
+func (r *Responder) announcements() AnnounceConfig {
+	r.init()
+	return *r.garpCfg.Load()
+}
+
+// SetRateLimit replaces RateLimit (replies per second per requester MAC;
+// zero or less: no limit); the buckets start afresh. Safe to call from any
+// goroutine.
+func (r *Responder) SetRateLimit(perSecond float64) {
+	r.init()
+	r.rate.Store(math.Float64bits(max(0, perSecond)))
 }
 
 // Recheck asks the responder to look at its uplink again: if the interface
@@ -284,6 +341,7 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 	out := make([]byte, 0, ReplyLen)
 	errBackoff := time.Duration(0)
 	conflicts := newConflictLog(r.ConflictInterval)
+	limiter := newMACLimiter(math.Float64frombits(r.rate.Load()), maxTrackedMACs)
 	for {
 		n, ptype, err := c.ReadFrame(buf)
 		if err != nil {
@@ -317,11 +375,17 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 		}
 		in.Type = ptype
 		frame := buf[:n]
-		d := Decide(frame, in, r.Set, r.Config)
+		d := Decide(frame, in, r.Set, r.cfg.Load())
 		r.stats.frames.Add(1)
 		r.stats.reasons[d.Reason].Add(1)
 		var werr error
+		if d.Reason == Answer {
+			limiter.setRate(math.Float64frombits(r.rate.Load()))
+		}
 		switch {
+		case d.Reason == Answer && limiter.rate > 0 && !limiter.allow(d.Request.SenderMAC, time.Now()):
+			werr = ErrRateLimited
+			r.stats.rateLimited.Add(1)
 		case d.Reason == Answer && r.DryRun:
 			werr = ErrDryRun
 			r.stats.dryRunReplies.Add(1)
@@ -359,6 +423,7 @@ type counters struct {
 	frames, replies, readErrors, writeErrors atomic.Uint64
 	garpsSent, garpsDropped                  atomic.Uint64
 	dryRunReplies, dryRunGARPs               atomic.Uint64
+	rateLimited                              atomic.Uint64
 	conflicts                                atomic.Uint64
 	reasons                                  [numReasons]atomic.Uint64
 }
@@ -377,6 +442,9 @@ type Stats struct {
 	// DryRunReplies and DryRunGARPs count the replies and announcements
 	// DryRun kept from being sent.
 	DryRunReplies, DryRunGARPs uint64
+	// RateLimitedReplies counts the replies RateLimit kept from being
+	// sent (also in DryRun: the limit applies first).
+	RateLimitedReplies uint64
 	// Conflicts counts frames showing another machine using or probing
 	// for an owned address (see Conflict).
 	Conflicts uint64
@@ -399,6 +467,8 @@ func (r *Responder) Stats() Stats {
 		DryRunGARPs:   r.stats.dryRunGARPs.Load(),
 		Conflicts:     r.stats.conflicts.Load(),
 		Decisions:     make(map[Reason]uint64, numReasons),
+
+		RateLimitedReplies: r.stats.rateLimited.Load(),
 	}
 	for i := range r.stats.reasons {
 		s.Decisions[Reason(i)] = r.stats.reasons[i].Load()

@@ -39,6 +39,10 @@ const (
 	ReasonLocal
 	// ReasonNotAllowed: routed to a guest but outside the allow list.
 	ReasonNotAllowed
+	// ReasonUplinkGateway: routed to a guest, but a gateway of a route via
+	// the uplink (the default route's next hop): never answered. The
+	// Watcher says so; Explain, which knows no gateways, never does.
+	ReasonUplinkGateway
 )
 
 var reasonNames = [...]string{
@@ -51,6 +55,8 @@ var reasonNames = [...]string{
 	ReasonNoCarrier:   "no-carrier",
 	ReasonLocal:       "local",
 	ReasonNotAllowed:  "not-allowed",
+
+	ReasonUplinkGateway: "uplink-gateway",
 }
 
 // String returns the label of r, e.g. "not-guest".

@@ -16,6 +16,7 @@ type mirror struct {
 	local  map[uint32]int // host address -> number of (link, prefix) carrying it
 	routes map[uint32][]Route
 	byLink map[int]map[uint32]struct{} // ifindex -> destinations with a nexthop there
+	gw     gwRoutes                    // main-table routes via a gateway, any prefix (gateway.go)
 }
 
 func newMirror() *mirror {
@@ -25,6 +26,7 @@ func newMirror() *mirror {
 		local:  make(map[uint32]int),
 		routes: make(map[uint32][]Route),
 		byLink: make(map[int]map[uint32]struct{}),
+		gw:     make(gwRoutes),
 	}
 }
 
@@ -38,6 +40,7 @@ func (m *mirror) load(snap Snapshot) {
 	}
 	for _, r := range snap.Routes {
 		m.addRoute(r, false)
+		m.gw.add(r, false)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Set is the answer set: the owned addresses and the host's own addresses.
@@ -18,6 +19,9 @@ type Set struct {
 	mu    sync.RWMutex
 	owned map[uint32]struct{}
 	local map[uint32]struct{}
+	// gw holds the uplink's gateways, sorted: usually one or two, read
+	// without the lock on every request.
+	gw atomic.Pointer[[]uint32]
 }
 
 // NewSet returns an empty Set.
@@ -69,6 +73,33 @@ func (s *Set) Local(addr netip.Addr) bool {
 	_, ok = s.local[k]
 	s.mu.RUnlock()
 	return ok
+}
+
+// Gateway reports whether addr is a gateway of a main-table route via the
+// uplink (the default route's next hop above all): never answered for. It
+// satisfies responder.GatewaySet and does not allocate.
+func (s *Set) Gateway(addr netip.Addr) bool {
+	k, ok := key(addr)
+	if !ok {
+		return false
+	}
+	gw := s.gw.Load()
+	if gw == nil {
+		return false
+	}
+	_, found := slices.BinarySearch(*gw, k)
+	return found
+}
+
+// Gateways returns the uplink's gateways in ascending order. It allocates.
+func (s *Set) Gateways() []netip.Addr {
+	var out []netip.Addr
+	if gw := s.gw.Load(); gw != nil {
+		for _, k := range *gw {
+			out = append(out, addrOf(k))
+		}
+	}
+	return out
 }
 
 // Len returns the number of owned addresses.
@@ -149,9 +180,22 @@ func (s *Set) ownedKeys() map[uint32]struct{} {
 	return m
 }
 
-// replace swaps both maps at once, so readers never see a half-applied
+// setGateways replaces the gateway set. The Set takes ownership of gw.
+func (s *Set) setGateways(gw map[uint32]struct{}) {
+	keys := make([]uint32, 0, len(gw))
+	for k := range gw {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	s.gw.Store(&keys)
+}
+
+// replace swaps the maps at once, so readers never see a half-applied
 // resync. The Set takes ownership of the maps.
-func (s *Set) replace(owned, local map[uint32]struct{}) {
+func (s *Set) replace(owned, local, gw map[uint32]struct{}) {
+	// Gateways first: an address that just became one is refused before
+	// the owned set that no longer holds it is in place.
+	s.setGateways(gw)
 	s.mu.Lock()
 	s.owned, s.local = owned, local
 	s.mu.Unlock()

@@ -110,7 +110,7 @@ func TestSetConcurrentReadersAndWriter(t *testing.T) {
 		k, _ := key(as[i%len(as)])
 		s.setOwned(k, i%2 == 0)
 		if i%1000 == 0 {
-			s.replace(map[uint32]struct{}{k: {}}, map[uint32]struct{}{})
+			s.replace(map[uint32]struct{}{k: {}}, map[uint32]struct{}{}, nil)
 			s.Addrs()
 		}
 	}

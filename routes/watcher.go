@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +18,8 @@ import (
 // routing state, as reported by a Source.
 //
 // Set the exported fields, then call Run once. The fields must not change
-// while Run runs.
+// while Run runs: change the guest globs and the allow list of a running
+// Watcher with Reconfigure.
 type Watcher struct {
 	// Source is the kernel (NewNetlinkSource) or a fake. Required.
 	Source Source
@@ -29,8 +32,13 @@ type Watcher struct {
 	// Allow, when not empty, limits answered addresses to these prefixes.
 	Allow []netip.Prefix
 	// Uplink, when set, is the interface the responder answers on: routes
-	// back out of it never count (see Rule.Uplink).
+	// back out of it never count (see Rule.Uplink), and the gateways of
+	// routes via it are never owned (see Set.Gateway).
 	Uplink string
+	// MaxOwned caps the answer set: beyond it, the Watcher logs once and
+	// refuses to own more addresses (they are owned as soon as others
+	// leave). Zero means DefaultMaxOwned; negative means no cap.
+	MaxOwned int
 	// Log receives one line per state change; nil means slog.Default().
 	Log *slog.Logger
 	// OnChange, when set, is called after every change of an address's
@@ -50,11 +58,22 @@ type Watcher struct {
 	synced    atomic.Bool   // a subscription is live and its sync done
 	resyncs   atomic.Uint64 // resyncs after lost events
 
+	// Reconfigure's pending rule, applied by Run's goroutine.
+	reconfMu sync.Mutex
+	pending  *Rule
+	reconf   chan struct{}
+	refused  atomic.Int64 // addresses currently refused by MaxOwned
+
 	// Set up by Run, owned by its goroutine.
 	rule       Rule
 	log        *slog.Logger
 	m          *mirror
 	notAllowed map[uint32]struct{} // addresses logged as outside Allow
+	gw         map[uint32]struct{} // the uplink's gateways, as in the Set
+	maxOwned   int
+	capped     map[uint32]struct{} // owned by the rule, refused by maxOwned
+	capLogged  bool                // the cap was logged since capped was last empty
+	gwDirty    bool                // an event may have changed the gateways
 
 	// Tests may change these before Run.
 	minBackoff, maxBackoff time.Duration
@@ -77,6 +96,9 @@ type Change struct {
 	Startup bool
 }
 
+// DefaultMaxOwned is the answer-set cap when Watcher.MaxOwned is zero.
+const DefaultMaxOwned = 1000000
+
 const (
 	defaultMinBackoff  = 100 * time.Millisecond
 	defaultMaxBackoff  = 30 * time.Second
@@ -91,8 +113,49 @@ const (
 )
 
 func (w *Watcher) init() {
-	w.initOnce.Do(func() { w.ready = make(chan struct{}) })
+	w.initOnce.Do(func() {
+		w.ready = make(chan struct{})
+		w.reconf = make(chan struct{}, 1)
+	})
 }
+
+// Reconfigure replaces the guest globs and the allow list of a running
+// Watcher (the zero Globs means DefaultGlobs, as for Guests). It is safe to
+// call from any goroutine, before or during Run, and never blocks: Run's
+// goroutine applies the latest call with a full re-evaluation of every
+// address it knows, logging each change and calling OnChange as usual.
+func (w *Watcher) Reconfigure(guests Globs, allow []netip.Prefix) {
+	w.init()
+	if guests.IsZero() {
+		guests = defaultGlobs
+	}
+	w.reconfMu.Lock()
+	w.pending = &Rule{Guests: guests, Allow: slices.Clone(allow), Uplink: w.Uplink}
+	w.reconfMu.Unlock()
+	select {
+	case w.reconf <- struct{}{}:
+	default:
+	}
+}
+
+// takePending installs the rule of the latest Reconfigure, if any, and
+// reports whether there was one.
+func (w *Watcher) takePending() bool {
+	w.reconfMu.Lock()
+	p := w.pending
+	w.pending = nil
+	w.reconfMu.Unlock()
+	if p == nil {
+		return false
+	}
+	w.rule = *p
+	return true
+}
+
+// Refused returns the number of addresses the rule would own that are not
+// in the Set because it holds MaxOwned addresses. Safe to call from any
+// goroutine.
+func (w *Watcher) Refused() int { return int(w.refused.Load()) }
 
 // Ready returns a channel that is closed once Run has completed its first
 // full sync: from then on, the Set reflects the kernel. It may be called
@@ -201,8 +264,15 @@ func (w *Watcher) setup() {
 	if w.verifyDelay == 0 {
 		w.verifyDelay = defaultVerifyDelay
 	}
+	w.takePending()
+	w.maxOwned = w.MaxOwned
+	if w.maxOwned == 0 {
+		w.maxOwned = DefaultMaxOwned
+	}
 	w.m = newMirror()
 	w.notAllowed = make(map[uint32]struct{})
+	w.gw = make(map[uint32]struct{})
+	w.capped = make(map[uint32]struct{})
 }
 
 // backoff returns the delay before attempt n (n >= 1) after a failure:
@@ -271,6 +341,11 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 				verify = time.After(w.verifyDelay)
 			}
 			w.callHook("event")
+		case <-w.reconf:
+			if w.takePending() {
+				w.reevaluateAll()
+				w.callHook("reconfigure")
+			}
 		case <-verify:
 			verify = nil
 			start := time.Now()
@@ -348,20 +423,41 @@ func (w *Watcher) dump(ctx context.Context) (Snapshot, error) {
 // resync replaces the mirror with snap plus the events that arrived during
 // the dump, recomputes every verdict, swaps the Set and logs the changes.
 func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why string) {
+	w.takePending()
 	w.m = newMirror()
 	w.m.load(snap)
 	for _, ev := range pending {
 		w.applyMirror(ev)
 	}
+	w.recompute(why, start)
+}
 
+// reevaluateAll recomputes every verdict of the current mirror, after
+// Reconfigure.
+func (w *Watcher) reevaluateAll() {
+	w.log.Info("reconfigured, re-evaluating every address", "guest_ifaces", w.rule.Guests.String(), "allow", prefixString(w.rule.Allow))
+	w.recompute("reconfigure", time.Now())
+}
+
+// recompute recomputes every verdict from the mirror, swaps the Set and
+// logs the changes. Addresses owned before keep their place under
+// MaxOwned before new ones are admitted.
+func (w *Watcher) recompute(why string, start time.Time) {
+	w.updateGatewayKeys()
 	oldOwned := w.Set.ownedKeys()
 	owned := make(map[uint32]struct{}, len(oldOwned))
 	local := make(map[uint32]struct{}, len(w.m.local))
 	for k := range w.m.local {
 		local[k] = struct{}{}
 	}
+	gw := make(map[uint32]struct{}, len(w.gw))
+	for k := range w.gw {
+		gw[k] = struct{}{}
+	}
 	oldNotAllowed := w.notAllowed
 	w.notAllowed = make(map[uint32]struct{})
+	oldCapped := w.capped
+	w.capped = make(map[uint32]struct{})
 
 	logged, unlogged := 0, 0
 	logChange := func(f func()) {
@@ -373,14 +469,19 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 		}
 	}
 	var changes []Change
+	var fresh []uint32 // owned by the rule, not owned before
+	verdicts := make(map[uint32]Verdict)
 	for k := range w.m.routes {
 		v := w.verdict(k)
 		switch v.Reason {
 		case ReasonOwned:
-			owned[k] = struct{}{}
-			if _, was := oldOwned[k]; !was {
-				logChange(func() { w.logOwned(k, v) })
-				changes = append(changes, Change{Addr: addrOf(k), Owned: true, Verdict: v})
+			if _, was := oldOwned[k]; was && w.room(len(owned)) {
+				owned[k] = struct{}{}
+			} else if was {
+				w.capped[k] = struct{}{}
+			} else {
+				fresh = append(fresh, k)
+				verdicts[k] = v
 			}
 		case ReasonNotAllowed:
 			w.notAllowed[k] = struct{}{}
@@ -389,6 +490,17 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 			}
 		}
 	}
+	slices.Sort(fresh) // which ones the cap refuses does not depend on map order
+	for _, k := range fresh {
+		if !w.room(len(owned)) {
+			w.capped[k] = struct{}{}
+			continue
+		}
+		owned[k] = struct{}{}
+		v := verdicts[k]
+		logChange(func() { w.logOwned(k, v) })
+		changes = append(changes, Change{Addr: addrOf(k), Owned: true, Verdict: v})
+	}
 	for k := range oldOwned {
 		if _, is := owned[k]; !is {
 			v := w.verdict(k)
@@ -396,7 +508,11 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 			changes = append(changes, Change{Addr: addrOf(k), Owned: false, Verdict: v})
 		}
 	}
-	w.Set.replace(owned, local)
+	w.Set.replace(owned, local, gw)
+	if len(oldCapped) == 0 {
+		w.capLogged = false
+	}
+	w.noteCapped()
 	if w.OnChange != nil {
 		startup := why == "start"
 		for _, c := range changes {
@@ -410,15 +526,66 @@ func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why st
 	w.log.Info("resync done", "owned", len(owned), "why", why, "duration", time.Since(start))
 }
 
-// verdict runs the rule for one destination of the mirror.
+// room reports whether an answer set of n addresses may take one more.
+func (w *Watcher) room(n int) bool { return w.maxOwned < 0 || n < w.maxOwned }
+
+// noteCapped publishes the number of refused addresses and logs the cap
+// once per episode (from the first refusal until none is refused).
+func (w *Watcher) noteCapped() {
+	w.refused.Store(int64(len(w.capped)))
+	if len(w.capped) == 0 {
+		w.capLogged = false
+		return
+	}
+	if !w.capLogged {
+		w.capLogged = true
+		w.log.Warn("answer set full, refusing to own more addresses (see --max-owned)",
+			"max_owned", w.maxOwned, "refused", len(w.capped))
+	}
+}
+
+// updateGatewayKeys recomputes the uplink's gateways from the mirror and
+// returns the addresses that became or stopped being one (nil when the set
+// did not change). It does not touch the Set.
+func (w *Watcher) updateGatewayKeys() []uint32 {
+	w.gwDirty = false
+	gw := w.m.gw.gateways(w.m.links, w.rule.Uplink)
+	if sameKeys(gw, w.gw) {
+		return nil
+	}
+	var diff []uint32
+	for k := range gw {
+		if _, ok := w.gw[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	for k := range w.gw {
+		if _, ok := gw[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	w.gw = gw
+	w.log.Info("uplink gateways, never answered", "dev", w.rule.Uplink, "gateways", keyList(gw))
+	return diff
+}
+
+// verdict runs the rule for one destination of the mirror; an uplink
+// gateway the rule would own is not.
 func (w *Watcher) verdict(k uint32) Verdict {
-	return w.rule.Explain(addrOf(k), w.m.routes[k], w.m.links, w.m.isLocal(k))
+	v := w.rule.Explain(addrOf(k), w.m.routes[k], w.m.links, w.m.isLocal(k))
+	if _, gw := w.gw[k]; gw && v.Owned() {
+		v.Reason = ReasonUplinkGateway
+	}
+	return v
 }
 
 // applyMirror applies ev to the mirror only. It returns the destinations
 // whose verdict may have changed and the host addresses that appeared or
 // disappeared.
 func (w *Watcher) applyMirror(ev Event) (affected, localChanged []uint32) {
+	if w.m.applyGateways(ev) {
+		w.gwDirty = true
+	}
 	switch ev.Kind {
 	case RouteAdd, RouteReplace:
 		if k, ok := w.m.addRoute(ev.Route, ev.Kind == RouteReplace); ok {
@@ -451,6 +618,16 @@ func (w *Watcher) apply(ev Event) {
 	if w.OnLink != nil && (ev.Kind == LinkUpdate || ev.Kind == LinkDel) {
 		defer w.OnLink(ev.Link, ev.Kind)
 	}
+	if !w.gwDirty {
+		// No route with a gateway and no link changed: same gateways.
+	} else if gwChanged := w.updateGatewayKeys(); gwChanged != nil {
+		gw := make(map[uint32]struct{}, len(w.gw))
+		for k := range w.gw {
+			gw[k] = struct{}{}
+		}
+		w.Set.setGateways(gw)
+		affected = append(affected, gwChanged...)
+	}
 	for _, k := range localChanged {
 		w.Set.setLocal(k, w.m.isLocal(k))
 		w.reevaluate(k)
@@ -464,15 +641,34 @@ func (w *Watcher) apply(ev Event) {
 func (w *Watcher) reevaluate(k uint32) {
 	v := w.verdict(k)
 	was := w.Set.isOwned(k)
-	if v.Owned() != was {
-		w.Set.setOwned(k, v.Owned())
-		if v.Owned() {
+	own := v.Owned()
+	if _, capped := w.capped[k]; capped && !own {
+		delete(w.capped, k)
+		w.noteCapped()
+	}
+	if own && !was && !w.room(w.Set.Len()) {
+		if _, capped := w.capped[k]; !capped {
+			w.capped[k] = struct{}{}
+			w.noteCapped()
+		}
+		own = false
+	}
+	if own != was {
+		if _, capped := w.capped[k]; capped {
+			delete(w.capped, k)
+			w.noteCapped()
+		}
+		w.Set.setOwned(k, own)
+		if own {
 			w.logOwned(k, v)
 		} else {
 			w.logNotOwned(k, v)
 		}
 		if w.OnChange != nil {
-			w.OnChange(Change{Addr: addrOf(k), Owned: v.Owned(), Verdict: v})
+			w.OnChange(Change{Addr: addrOf(k), Owned: own, Verdict: v})
+		}
+		if !own {
+			w.admitCapped()
 		}
 	}
 	_, wasNotAllowed := w.notAllowed[k]
@@ -483,6 +679,33 @@ func (w *Watcher) reevaluate(k uint32) {
 	case v.Reason != ReasonNotAllowed && wasNotAllowed:
 		delete(w.notAllowed, k)
 	}
+}
+
+// admitCapped owns one refused address, if any, now that there is room.
+func (w *Watcher) admitCapped() {
+	if len(w.capped) == 0 || !w.room(w.Set.Len()) {
+		return
+	}
+	next, first := uint32(0), true
+	for k := range w.capped {
+		if first || k < next {
+			next, first = k, false
+		}
+	}
+	delete(w.capped, next)
+	w.noteCapped()
+	w.reevaluate(next)
+}
+
+func prefixString(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "any"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
 }
 
 func (w *Watcher) logOwned(k uint32, v Verdict) {

@@ -250,10 +250,13 @@ func stateFromRoutes(cfg replayConfig) (*capture.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	owned, _ := table.Owned(routes.Rule{Guests: cfg.guests}, cfg.local)
+	owned, _ := table.Owned(routes.Rule{Guests: cfg.guests, Uplink: cfg.uplink}, cfg.local)
+	set := capture.NewStaticSet(owned, cfg.local)
+	set.SetGateways(table.Gateways(cfg.uplink))
 	return &capture.State{
+		Uplink:      cfg.uplink,
 		GuestIfaces: cfg.guests.String(),
-		Set:         capture.NewStaticSet(owned, cfg.local),
+		Set:         set,
 	}, nil
 }
 
@@ -284,13 +287,15 @@ func stateFromKernel(cfg replayConfig, stderr io.Writer) (*capture.State, error)
 		return nil, fmt.Errorf("read the kernel's routing table: %w", err)
 	}
 	table, local := capture.SnapshotTable(snap)
-	owned, _ := table.Owned(routes.Rule{Guests: cfg.guests}, local)
+	owned, _ := table.Owned(routes.Rule{Guests: cfg.guests, Uplink: cfg.uplink}, local)
+	set := capture.NewStaticSet(owned, local)
+	set.SetGateways(table.Gateways(cfg.uplink))
 	fmt.Fprintf(stderr, "replay: %s has no recorded state (%s) and no --routes was given: deciding with this host's routing table and addresses (%d owned, %d host addresses, --guest-ifaces %s)\n",
 		cfg.file, capture.StatePath(cfg.file), len(owned), len(local), cfg.guests)
 	return &capture.State{
 		Uplink:      cfg.uplink,
 		GuestIfaces: cfg.guests.String(),
-		Set:         capture.NewStaticSet(owned, local),
+		Set:         set,
 	}, nil
 }
 

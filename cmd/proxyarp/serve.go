@@ -53,6 +53,13 @@ what the kernel answers.
 is not synced) and the owned set with counters as JSON on /status, which
 "proxyarp status" prints. See docs/metrics.md.
 
+--config FILE reads every flag from a TOML file (docs/config.md; example
+in dist/proxyarp.toml); flags on the command line win over the file. SIGHUP
+re-reads it without closing the socket and applies the guest globs, the allow
+list, the garp settings, the rate limit and the log level; a file that does
+not parse keeps the running config (one log line says why). The other keys
+need a restart.
+
 Flags:
 `
 
@@ -69,6 +76,11 @@ type serveConfig struct {
 	// a unix socket path); dryRun is --dry-run.
 	metricsListen []string
 	dryRun        bool
+	// rateLimit is --rate-limit in replies per second per requester MAC
+	// (0: off); maxOwned is --max-owned; configPath is --config.
+	rateLimit  float64
+	maxOwned   int
+	configPath string
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -98,6 +110,13 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return nil
 	})
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "decide, log, record and count as usual but send nothing (no replies, no gratuitous ARP)")
+	fs.Func("rate-limit", "answer each requester MAC at most `N/s` (a burst of N, then N per second); 0 or off: no limit (default off)", func(s string) error {
+		r, err := parseRate(s)
+		cfg.rateLimit = r
+		return err
+	})
+	fs.IntVar(&cfg.maxOwned, "max-owned", routes.DefaultMaxOwned, "own at most `N` addresses; beyond, log once and refuse more")
+	fs.StringVar(&cfg.configPath, "config", "", "read flags from TOML `FILE` (docs/config.md); command-line flags win; SIGHUP re-reads it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, serveUsage)
@@ -109,15 +128,26 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	if fs.NArg() > 0 {
 		return cfg, usagef("serve: unexpected argument %q (see proxyarp serve --help)", fs.Arg(0))
 	}
+	var origin *configOrigin
+	if cfg.configPath != "" {
+		cmdline := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { cmdline[f.Name] = true })
+		o, err := applyConfigFile(cfg.configPath, fs, cmdline)
+		if err != nil {
+			return cfg, err
+		}
+		origin = o
+	}
+	opt := origin.name
 	if cfg.uplink == "" {
 		return cfg, usagef("serve: --uplink is required (the interface the router ARPs on, for example eth0)")
 	}
 	if len(cfg.uplink) > 15 || strings.ContainsAny(cfg.uplink, "/ \t\n") {
-		return cfg, usagef("serve: --uplink %q is not a valid interface name", cfg.uplink)
+		return cfg, usagef("serve: %s %q is not a valid interface name", opt("uplink"), cfg.uplink)
 	}
 	g, err := routes.ParseGlobs(guests)
 	if err != nil {
-		return cfg, usagef("serve: --guest-ifaces: %v", err)
+		return cfg, usagef("serve: %s: %v", opt("guest-ifaces"), err)
 	}
 	cfg.guests = g
 	if allow != "" {
@@ -125,39 +155,45 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 			s = strings.TrimSpace(s)
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
-				return cfg, usagef("serve: --allow: bad prefix %q (want IPv4 CIDR like 192.0.2.0/24)", s)
+				return cfg, usagef("serve: %s: bad prefix %q (want IPv4 CIDR like 192.0.2.0/24)", opt("allow"), s)
 			}
 			if !p.Addr().Is4() {
-				return cfg, usagef("serve: --allow: %q is not an IPv4 prefix", s)
+				return cfg, usagef("serve: %s: %q is not an IPv4 prefix", opt("allow"), s)
 			}
 			cfg.allow = append(cfg.allow, p.Masked())
 		}
 	}
 	if cfg.announce.Count < 0 || cfg.announce.Count > 100 {
-		return cfg, usagef("serve: --garp-count %d: want 0 (off) to 100", cfg.announce.Count)
+		return cfg, usagef("serve: %s %d: want 0 (off) to 100", opt("garp-count"), cfg.announce.Count)
 	}
 	if cfg.announce.Interval <= 0 && cfg.announce.Count > 1 {
-		return cfg, usagef("serve: --garp-interval %v: want a positive duration such as 1s", cfg.announce.Interval)
+		return cfg, usagef("serve: %s %v: want a positive duration such as 1s", opt("garp-interval"), cfg.announce.Interval)
 	}
 	if cfg.announce.Rate < 0 {
-		return cfg, usagef("serve: --garp-rate %d: want 0 (no cap) or more", cfg.announce.Rate)
+		return cfg, usagef("serve: %s %d: want 0 (no cap) or more", opt("garp-rate"), cfg.announce.Rate)
+	}
+	if cfg.maxOwned < 1 {
+		return cfg, usagef("serve: %s %d: want 1 or more", opt("max-owned"), cfg.maxOwned)
 	}
 	if err := cfg.pcap.Validate(); err != nil {
+		if origin != nil && len(origin.lines) > 0 {
+			return cfg, usagef("serve: %v (with %s)", err, origin.file)
+		}
 		return cfg, usagef("serve: %v", err)
 	}
 	switch logFormat {
 	case "text", "json":
 		cfg.logFormat = logFormat
 	default:
-		return cfg, usagef("serve: --log-format %q: want text or json", logFormat)
+		return cfg, usagef("serve: %s %q: want text or json", opt("log-format"), logFormat)
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
-		return cfg, usagef("serve: --log-level %q: want debug, info, warn or error", logLevel)
+		return cfg, usagef("serve: %s %q: want debug, info, warn or error", opt("log-level"), logLevel)
 	}
 	return cfg, nil
 }
 
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -170,7 +206,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	level := new(slog.LevelVar) // SIGHUP may change it
+	level.Set(cfg.logLevel)
+	log := newLogger(stderr, cfg.logFormat, level)
+	// From here on SIGHUP reloads --config instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	if err := responder.CheckPermission(); err != nil {
 		return err
@@ -211,6 +253,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Allow:  cfg.allow,
 		Uplink: cfg.uplink,
 		Log:    log,
+
+		MaxOwned: cfg.maxOwned,
 	}
 	resp := &responder.Responder{
 		Uplink: cfg.uplink,
@@ -220,6 +264,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 		Announcements: cfg.announce,
 		DryRun:        cfg.dryRun,
+		RateLimit:     cfg.rateLimit,
 	}
 	// A guest that appears, moves here or gets its carrier back after
 	// start-up is announced, so the router need not wait for its entry to
@@ -255,7 +300,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// The kernel tells the packet socket when the uplink goes down or away,
 	// not when it gets a new MAC: every link event makes the responder look.
 	watcher.OnLink = func(routes.Link, routes.EventKind) { resp.Recheck() }
-	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow), "dry_run", cfg.dryRun)
+	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow), "dry_run", cfg.dryRun,
+		"rate_limit", rateString(cfg.rateLimit), "max_owned", cfg.maxOwned, "config", cfg.configPath)
 	if cfg.dryRun {
 		log.Warn("dry run: deciding and counting, sending nothing (no replies, no gratuitous ARP)")
 	}
@@ -263,9 +309,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return resp.Run(gctx) })
+	// systemd (Type=notify): READY, STATUS, watchdog pings, STOPPING.
+	g.Go(func() error { return notifySystemd(gctx, log, cfg.uplink, watcher, resp, set.Len) })
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
 	}
+	g.Go(func() error {
+		r := &reloader{args: args, cur: cfg, log: log, level: level, watcher: watcher, resp: resp}
+		r.run(gctx, hup)
+		return nil
+	})
 	if m != nil {
 		g.Go(func() error { return m.Serve(gctx, log, listeners...) })
 	}
