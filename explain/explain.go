@@ -234,12 +234,13 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 	if guests.IsZero() {
 		guests, _ = routes.ParseGlobs(routes.DefaultGlobs)
 	}
-	rule := routes.Rule{Guests: guests, Allow: opt.Allow}
+	rule := routes.Rule{Guests: guests, Allow: opt.Allow, Uplink: rep.Uplink}
 	v := rule.Explain(addr, snap.Routes, links, local)
 	rep.Rule, rep.Dev, rep.Metric = v.Reason.String(), v.Dev, v.Metric
 
-	// Decide, on a broadcast who-has from a router on the uplink.
-	set := oneSet{addr: addr, owned: v.Owned(), local: local}
+	// Decide, on a broadcast who-has from a router on the uplink. The
+	// daemon never answers for a next hop of a route via the uplink.
+	set := oneSet{addr: addr, owned: v.Owned(), local: local, gateway: isUplinkGateway(snap.Routes, links, rep.Uplink, addr)}
 	frame := whoHas(senderFor(snap, rep.Uplink, links, addr), addr)
 	d := responder.Decide(frame, responder.Ingress{Name: rep.Uplink, MAC: placeholderMAC, Type: responder.PacketBroadcast}, set, &responder.Config{Allow: opt.Allow})
 	rep.Decision = d.Reason.String()
@@ -399,12 +400,29 @@ func whoHas(sender, target netip.Addr) []byte {
 
 // oneSet is the answer set as far as one address is concerned.
 type oneSet struct {
-	addr         netip.Addr
-	owned, local bool
+	addr                  netip.Addr
+	owned, local, gateway bool
 }
 
-func (s oneSet) Owned(a netip.Addr) bool { return a == s.addr && s.owned }
-func (s oneSet) Local(a netip.Addr) bool { return a == s.addr && s.local }
+func (s oneSet) Owned(a netip.Addr) bool   { return a == s.addr && s.owned }
+func (s oneSet) Local(a netip.Addr) bool   { return a == s.addr && s.local }
+func (s oneSet) Gateway(a netip.Addr) bool { return a == s.addr && s.gateway }
+
+// isUplinkGateway reports whether addr is the next hop of a main-table
+// route via the uplink (the watcher's gateway set, for one address).
+func isUplinkGateway(rs []routes.Route, links map[int]routes.Link, uplink string, addr netip.Addr) bool {
+	for _, rt := range rs {
+		if rt.Table != unix.RT_TABLE_MAIN {
+			continue
+		}
+		for _, nh := range rt.Nexthops {
+			if nh.Gw == addr && links[nh.LinkIndex].Name == uplink {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Devices returns the interface(s) each of addrs is routed to by its
 // lowest-metric /32 routes in snap, comma separated, as the rule sees them.

@@ -119,3 +119,31 @@ func TestDevices(t *testing.T) {
 		t.Errorf("Devices = %v", got)
 	}
 }
+
+func TestExplainRefusesTheUplinkGateway(t *testing.T) {
+	h := testHost()
+	def := rt("0.0.0.0/0", idxEth0, 0)
+	def.Nexthops[0].Gw = netip.MustParseAddr("192.0.2.254")
+	h.Snapshot.Routes = append(h.Snapshot.Routes, def, rt("192.0.2.254/32", idxVif, 0))
+	rep, err := Explain(h, netip.MustParseAddr("192.0.2.254"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered || rep.Decision != "uplink-gateway" {
+		t.Errorf("the default gateway routed to a vif: answered %v, decision %s; want not answered, uplink-gateway", rep.Answered, rep.Decision)
+	}
+}
+
+func TestExplainNeverOwnsARouteBackOutTheUplink(t *testing.T) {
+	h := testHost()
+	back := rt("192.0.2.60/32", idxEth0, 0)
+	back.Protocol = routes.ProtoProxyarp
+	h.Snapshot.Routes = append(h.Snapshot.Routes, back)
+	rep, err := Explain(h, netip.MustParseAddr("192.0.2.60"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Answered || rep.Rule != "not-guest" {
+		t.Errorf("proxyarp's own route back out the uplink: answered %v, rule %s; want not answered, not-guest", rep.Answered, rep.Rule)
+	}
+}

@@ -364,6 +364,11 @@ func prefixList(ps []netip.Prefix) string {
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			// A switch: no value to give, off unless given.
+			fmt.Fprintf(w, "  --%s\n        %s\n", f.Name, usage)
+			return
+		}
 		fmt.Fprintf(w, "  --%s %s\n        %s", f.Name, arg, usage)
 		if f.DefValue != "" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
