@@ -97,6 +97,7 @@ const (
 	recFrame recordKind = iota + 1
 	recChange
 	recAnnounce
+	recConfig
 )
 
 // record is what the hooks queue: fixed size, no allocation.
@@ -111,6 +112,9 @@ type record struct {
 	werr   error
 	addr   netip.Addr
 	owned  bool
+	// recConfig: the configuration after a reload.
+	guests routes.Globs
+	allow  []netip.Prefix
 }
 
 func (r *Recorder) now() time.Time {
@@ -160,6 +164,18 @@ func (r *Recorder) OnAnnounce(frame []byte, addr netip.Addr, werr error) {
 	case r.ch <- rec:
 	default:
 		r.droppedFrames.Add(1)
+	}
+}
+
+// Reconfigure records that serve's --guest-ifaces and --allow changed (a
+// config reload), in order with the frames: those decided after it replay
+// with the new values. It never blocks; a full queue counts a lost change,
+// which makes Run record the full state again.
+func (r *Recorder) Reconfigure(guests routes.Globs, allow []netip.Prefix) {
+	select {
+	case r.ch <- record{kind: recConfig, t: r.now(), guests: guests, allow: slices.Clone(allow)}:
+	default:
+		r.droppedChanges.Add(1)
 	}
 }
 
@@ -408,6 +424,12 @@ func (r *Recorder) pollGateways(t time.Time) error {
 
 // write records one queued record, rotating first when FILE is full.
 func (r *Recorder) write(rec record, log *slog.Logger) error {
+	if rec.kind == recConfig {
+		// The full state again, with the new configuration: frames from
+		// here on were decided with it.
+		r.Guests, r.Allow = rec.guests, rec.allow
+		return r.writeState(r.fullRecord(), rec.t)
+	}
 	if rec.kind == recChange {
 		if _, was := r.mirror.owned[rec.addr]; was == rec.owned {
 			return nil

@@ -392,3 +392,40 @@ func TestCaptureStateIsOnDiskBeforeTheFirstFlush(t *testing.T) {
 		t.Fatalf("state file holds %d records (%+v), want the one full record", len(recs), recs)
 	}
 }
+
+// A config reload that narrows --allow mid-capture: replay --verify must
+// decide the frames before it with the old list and those after it with the
+// new one, as the live responder did.
+func TestCaptureRecordsAReloadedAllowList(t *testing.T) {
+	wide := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	narrow := []netip.Prefix{netip.MustParsePrefix("192.0.2.3/32")}
+	set := NewStaticSet(genOwned, genLocal)
+	rec := &Recorder{Path: filepath.Join(t.TempDir(), "c.pcapng"), Uplink: "eth0", Allow: wide, Set: set, Now: fixedClock()}
+	rec.Init()
+	in := responder.Ingress{Name: "eth0", MAC: uplinkMAC, Type: responder.PacketBroadcast}
+	ask := func(cfg *responder.Config, want responder.Reason) {
+		t.Helper()
+		frame := arpFrame{targetIP: "192.0.2.2"}.build()
+		d := responder.Decide(frame, in, set, cfg)
+		if d.Reason != want {
+			t.Fatalf("live decision %v, want %v", d.Reason, want)
+		}
+		rec.OnDecision(frame, in, d, nil)
+	}
+	ask(&responder.Config{Allow: wide}, responder.Answer)
+	rec.Reconfigure(routes.Globs{}, narrow)
+	ask(&responder.Config{Allow: narrow}, responder.OutsideAllow)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := rec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out, log strings.Builder
+	sum, err := (&Replayer{Verify: true, Out: &out, Log: &log}).ReplayFile(rec.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Differences != 0 || !strings.Contains(out.String(), "drop (outside-allow)") {
+		t.Errorf("replay across the reload differs from the live decisions:\n%s%s", out.String(), log.String())
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/proxyarp/proxyarp/capture"
 	"github.com/proxyarp/proxyarp/responder"
 	"github.com/proxyarp/proxyarp/routes"
 )
@@ -261,6 +262,8 @@ type reloader struct {
 	level   *slog.LevelVar
 	watcher *routes.Watcher
 	resp    *responder.Responder
+	// rec, when capturing, records the new --guest-ifaces and --allow.
+	rec *capture.Recorder
 }
 
 func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
@@ -321,6 +324,9 @@ func (r *reloader) apply(next serveConfig) (changed []change, restart []string) 
 		// Decide's allow list at once, the owned set right after.
 		r.resp.SetConfig(&responder.Config{Allow: next.allow})
 		r.watcher.Reconfigure(next.guests, next.allow)
+		if r.rec != nil {
+			r.rec.Reconfigure(next.guests, next.allow)
+		}
 		cur.guests, cur.allow = next.guests, next.allow
 	}
 	if next.announce != cur.announce {

@@ -315,7 +315,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		g.Go(func() error { return rec.Run(gctx) })
 	}
 	g.Go(func() error {
-		r := &reloader{args: args, cur: cfg, log: log, level: level, watcher: watcher, resp: resp}
+		r := &reloader{args: args, cur: cfg, log: log, level: level, watcher: watcher, resp: resp, rec: rec}
 		r.run(gctx, hup)
 		return nil
 	})
