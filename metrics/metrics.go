@@ -53,6 +53,9 @@ type Responder interface {
 type Watcher interface {
 	Synced() bool
 	Resyncs() uint64
+	// Refused is the number of addresses that would be owned but are
+	// refused because the answer set is at --max-owned.
+	Refused() int
 }
 
 // OwnedSet is what the metrics read from the answer set; *routes.Set
@@ -146,6 +149,8 @@ var (
 		"Failed reads and writes on the uplink's packet socket.", []string{"op"}, nil)
 	descSynced = prometheus.NewDesc("proxyarp_routes_synced",
 		"1 while the answer set follows the kernel's routing table, else 0.", nil, nil)
+	descRefused = prometheus.NewDesc("proxyarp_owned_refused_addresses",
+		"Addresses routed to guests but not answered because the answer set is at --max-owned.", nil, nil)
 )
 
 // collector reads Sources at scrape time.
@@ -154,7 +159,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descReplies, descDrops, descSuppressed,
 		descOwned, descResyncs, descUplinkUp, descGARPs, descGARPsSuppressed, descConflicts,
-		descCaptureDropped, descSocketErrors, descSynced} {
+		descCaptureDropped, descSocketErrors, descSynced, descRefused} {
 		ch <- d
 	}
 }
@@ -189,6 +194,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOwned, float64(c.src.Set.Len()))
 	gauge(descUplinkUp, b2f(c.src.Responder.Attached()))
 	gauge(descSynced, b2f(c.src.Watcher.Synced()))
+	gauge(descRefused, float64(c.src.Watcher.Refused()))
 }
 
 func b2f(b bool) float64 {

@@ -33,10 +33,12 @@ func (f *fakeResponder) UplinkMAC() (responder.MAC, bool) {
 type fakeWatcher struct {
 	synced  bool
 	resyncs uint64
+	refused int
 }
 
 func (f *fakeWatcher) Synced() bool    { return f.synced }
 func (f *fakeWatcher) Resyncs() uint64 { return f.resyncs }
+func (f *fakeWatcher) Refused() int    { return f.refused }
 
 type fakeSet []netip.Addr
 
@@ -56,7 +58,7 @@ func newTest(attached, synced bool) (*Metrics, *fakeResponder) {
 	m := New(Sources{
 		Uplink:         "eth0",
 		Responder:      resp,
-		Watcher:        &fakeWatcher{synced: synced, resyncs: 2},
+		Watcher:        &fakeWatcher{synced: synced, resyncs: 2, refused: 5},
 		Set:            fakeSet{g1, g2},
 		CaptureDropped: func() uint64 { return 7 },
 		Devices: func(addrs []netip.Addr) (map[netip.Addr]string, error) {
@@ -112,14 +114,15 @@ func TestMetricsContract(t *testing.T) {
 	m.Latency().Observe(30e-6)
 	mfs := scrape(t, m.Handler())
 	want := map[string]float64{
-		"proxyarp_requests_total":        10,
-		"proxyarp_replies_sent_total":    4,
-		"proxyarp_owned_addresses":       2,
-		"proxyarp_netlink_resyncs_total": 2,
-		"proxyarp_uplink_up":             1,
-		"proxyarp_garps_sent_total":      3,
-		"proxyarp_conflicts_total":       1,
-		"proxyarp_capture_dropped_total": 7,
+		"proxyarp_requests_total":          10,
+		"proxyarp_replies_sent_total":      4,
+		"proxyarp_owned_addresses":         2,
+		"proxyarp_netlink_resyncs_total":   2,
+		"proxyarp_uplink_up":               1,
+		"proxyarp_garps_sent_total":        3,
+		"proxyarp_conflicts_total":         1,
+		"proxyarp_capture_dropped_total":   7,
+		"proxyarp_owned_refused_addresses": 5,
 	}
 	for name, v := range want {
 		if got := value(t, mfs, name, "", ""); got != v {
