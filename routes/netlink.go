@@ -72,42 +72,81 @@ func (s *NetlinkSource) Close() error {
 // An inconsistent dump returns an error wrapping ErrDumpInterrupted.
 func (s *NetlinkSource) Dump(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
+	err := s.dumpStream(ctx, dumpSink{
+		link:  func(l Link) { snap.Links = append(snap.Links, l) },
+		addr:  func(a Addr) { snap.Addrs = append(snap.Addrs, a) },
+		route: func(r Route) { snap.Routes = append(snap.Routes, cloneRoute(r)) },
+	})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snap, nil
+}
+
+// dumpSink receives a dump as it is read: every link first, then every
+// address, then every route. A route's Nexthops are only valid during the
+// call: the sink copies what it keeps. The Watcher fills its mirror from it without
+// holding the whole dump (see streamSource).
+type dumpSink struct {
+	link  func(Link)
+	addr  func(Addr)
+	route func(Route)
+}
+
+// streamSource is a Source that can hand its dump over piece by piece.
+type streamSource interface {
+	dumpStream(ctx context.Context, sink dumpSink) error
+}
+
+var _ streamSource = (*NetlinkSource)(nil)
+
+// dumpStream is Dump without the Snapshot. Routes are read with
+// RouteListFilteredIter and converted one at a time: the library's Route is
+// 376 bytes plus its own allocations, and a []netlink.Route of 100k routes
+// alone took ~50 MB (twice that while append grew it).
+func (s *NetlinkSource) dumpStream(ctx context.Context, sink dumpSink) error {
 	links, err := s.h.LinkList()
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("list links: %w", err)
+		return fmt.Errorf("list links: %w", err)
 	}
 	for _, l := range links {
-		snap.Links = append(snap.Links, convertLink(l))
+		sink.link(convertLink(l))
 	}
 	if err := ctx.Err(); err != nil {
-		return Snapshot{}, err
+		return err
 	}
 	addrs, err := s.h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("list IPv4 addresses: %w", err)
+		return fmt.Errorf("list IPv4 addresses: %w", err)
 	}
 	for _, a := range addrs {
 		if a.IPNet == nil {
 			continue
 		}
 		if p, ok := convertPrefix(*a.IPNet); ok {
-			snap.Addrs = append(snap.Addrs, Addr{LinkIndex: a.LinkIndex, Prefix: p})
+			sink.addr(Addr{LinkIndex: a.LinkIndex, Prefix: p})
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return Snapshot{}, err
+		return err
 	}
-	routes, err := s.h.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	var hops []Nexthop // reused from route to route
+	err = s.h.RouteListFilteredIter(netlink.FAMILY_V4,
+		&netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE,
+		func(r netlink.Route) bool {
+			rt, ok := convertRouteInto(r, hops[:0])
+			if ok {
+				if cap(rt.Nexthops) > cap(hops) {
+					hops = rt.Nexthops
+				}
+				sink.route(rt)
+			}
+			return true
+		})
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("list IPv4 routes of the main table: %w", err)
+		return fmt.Errorf("list IPv4 routes of the main table: %w", err)
 	}
-	for _, r := range routes {
-		if rt, ok := convertRoute(r); ok {
-			snap.Routes = append(snap.Routes, rt)
-		}
-	}
-	return snap, nil
+	return nil
 }
 
 // Subscribe implements Source with three netlink subscriptions (routes,
@@ -389,6 +428,11 @@ func convertIP(ip net.IP) netip.Addr {
 
 // convertRoute converts an IPv4 route; it reports false for other families.
 func convertRoute(r netlink.Route) (Route, bool) {
+	return convertRouteInto(r, nil)
+}
+
+// convertRouteInto is convertRoute with the nexthops appended to hops.
+func convertRouteInto(r netlink.Route, hops []Nexthop) (Route, bool) {
 	if r.Family != 0 && r.Family != netlink.FAMILY_V4 {
 		return Route{}, false
 	}
@@ -403,6 +447,7 @@ func convertRoute(r netlink.Route) (Route, bool) {
 		rt.Dst = p
 	}
 	if len(r.MultiPath) > 0 {
+		rt.Nexthops = hops
 		for _, nh := range r.MultiPath {
 			rt.Nexthops = append(rt.Nexthops, Nexthop{
 				LinkIndex: nh.LinkIndex,
@@ -412,12 +457,12 @@ func convertRoute(r netlink.Route) (Route, bool) {
 			})
 		}
 	} else if r.LinkIndex != 0 || r.Gw != nil {
-		rt.Nexthops = []Nexthop{{
+		rt.Nexthops = append(hops, Nexthop{
 			LinkIndex: r.LinkIndex,
 			Gw:        convertIP(r.Gw),
 			LinkDown:  r.Flags&unix.RTNH_F_LINKDOWN != 0,
 			Dead:      r.Flags&unix.RTNH_F_DEAD != 0,
-		}}
+		})
 	}
 	return rt, true
 }

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -289,8 +290,8 @@ func (w *Watcher) backoff(n int) time.Duration {
 }
 
 type dumpResult struct {
-	snap Snapshot
-	err  error
+	m   *mirror
+	err error
 }
 
 // session runs one subscription: subscribe, dump (buffering events), resync,
@@ -306,7 +307,7 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 	defer sub.Close()
 	events := sub.Events()
 
-	snap, pending, err := w.dumpBuffered(ctx, sub)
+	m, pending, err := w.dumpBuffered(ctx, sub)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -315,7 +316,7 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 		why = "events lost"
 		w.resyncs.Add(1)
 	}
-	w.resync(snap, pending, start, why)
+	w.resyncMirror(m, pending, start, why)
 	synced = time.Now()
 	w.synced.Store(true)
 	w.readyOnce.Do(func() { close(w.ready) })
@@ -349,11 +350,11 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 		case <-verify:
 			verify = nil
 			start := time.Now()
-			snap, pending, err := w.dumpBuffered(ctx, sub)
+			m, pending, err := w.dumpBuffered(ctx, sub)
 			if err != nil {
 				return synced, err
 			}
-			w.resync(snap, pending, start, "link down")
+			w.resyncMirror(m, pending, start, "link down")
 			w.callHook("sync")
 		case <-ctx.Done():
 			return synced, ctx.Err()
@@ -361,15 +362,21 @@ func (w *Watcher) session(ctx context.Context) (synced time.Time, err error) {
 	}
 }
 
-// dumpBuffered dumps the Source while collecting the events that arrive
-// meanwhile, to be applied on top of the dump.
-func (w *Watcher) dumpBuffered(ctx context.Context, sub Subscription) (Snapshot, []Event, error) {
+// dumpBuffered dumps the Source into a new mirror while collecting the
+// events that arrive meanwhile, to be applied on top of the dump.
+//
+// The current mirror is dropped first: nothing reads it until the resync
+// that replaces it (events are only buffered meanwhile, and a failed dump
+// ends the session, whose successor dumps again), and keeping it would
+// hold two full mirrors at once at the peak of every resync.
+func (w *Watcher) dumpBuffered(ctx context.Context, sub Subscription) (*mirror, []Event, error) {
+	w.m = newMirror()
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	dumped := make(chan dumpResult, 1)
 	go func() {
-		snap, err := w.dump(dctx)
-		dumped <- dumpResult{snap, err}
+		m, err := w.dump(dctx)
+		dumped <- dumpResult{m, err}
 	}()
 	events := sub.Events()
 	var pending []Event
@@ -377,16 +384,16 @@ func (w *Watcher) dumpBuffered(ctx context.Context, sub Subscription) (Snapshot,
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				return Snapshot{}, nil, lostErr(sub)
+				return nil, nil, lostErr(sub)
 			}
 			pending = append(pending, ev)
 		case r := <-dumped:
 			if r.err != nil {
-				return Snapshot{}, nil, r.err
+				return nil, nil, r.err
 			}
-			return r.snap, pending, nil
+			return r.m, pending, nil
 		case <-ctx.Done():
-			return Snapshot{}, nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 }
@@ -404,28 +411,56 @@ func (w *Watcher) callHook(what string) {
 	}
 }
 
-// dump calls Source.Dump, retrying at once when the dump was interrupted.
-func (w *Watcher) dump(ctx context.Context) (Snapshot, error) {
+// dump dumps the Source into a new mirror, retrying at once when the dump
+// was interrupted. It runs on its own goroutine and touches nothing but the
+// mirror it returns.
+func (w *Watcher) dump(ctx context.Context) (*mirror, error) {
 	var err error
 	for range maxDumpAttempts {
-		var snap Snapshot
-		snap, err = w.Source.Dump(ctx)
+		var m *mirror
+		m, err = dumpMirror(ctx, w.Source)
 		if err == nil {
-			return snap, nil
+			return m, nil
 		}
 		if !errors.Is(err, ErrDumpInterrupted) || ctx.Err() != nil {
 			break
 		}
 	}
-	return Snapshot{}, fmt.Errorf("dump links, addresses and routes: %w", err)
+	return nil, fmt.Errorf("dump links, addresses and routes: %w", err)
+}
+
+// dumpMirror reads one dump of src into a new mirror. A streamSource (the
+// kernel's) fills it as the dump is read, so the whole dump is never held;
+// any other Source goes through its Snapshot.
+func dumpMirror(ctx context.Context, src Source) (*mirror, error) {
+	m := newMirror()
+	if s, ok := src.(streamSource); ok {
+		if err := s.dumpStream(ctx, m.sink()); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	snap, err := src.Dump(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.load(snap)
+	return m, nil
 }
 
 // resync replaces the mirror with snap plus the events that arrived during
 // the dump, recomputes every verdict, swaps the Set and logs the changes.
 func (w *Watcher) resync(snap Snapshot, pending []Event, start time.Time, why string) {
+	w.m = newMirror() // the old one is not needed while the new one is built
+	m := newMirror()
+	m.load(snap)
+	w.resyncMirror(m, pending, start, why)
+}
+
+// resyncMirror is resync with the dump already loaded into m.
+func (w *Watcher) resyncMirror(m *mirror, pending []Event, start time.Time, why string) {
 	w.takePending()
-	w.m = newMirror()
-	w.m.load(snap)
+	w.m = m
 	for _, ev := range pending {
 		w.applyMirror(ev)
 	}
@@ -468,9 +503,11 @@ func (w *Watcher) recompute(why string, start time.Time) {
 			unlogged++
 		}
 	}
-	var changes []Change
-	var fresh []uint32 // owned by the rule, not owned before
-	verdicts := make(map[uint32]Verdict)
+	// fresh: owned by the rule, not owned before; gone: owned before, not
+	// now. Kept as (key, verdict) pairs until the Set holds the new
+	// answers: at start-up every address is fresh, and a map of verdicts
+	// plus a []Change took ~15 MB at 100k routes.
+	var fresh, gone []keyVerdict
 	for k := range w.m.routes {
 		v := w.verdict(k)
 		switch v.Reason {
@@ -480,8 +517,7 @@ func (w *Watcher) recompute(why string, start time.Time) {
 			} else if was {
 				w.capped[k] = struct{}{}
 			} else {
-				fresh = append(fresh, k)
-				verdicts[k] = v
+				fresh = append(fresh, keyVerdict{k, v})
 			}
 		case ReasonNotAllowed:
 			w.notAllowed[k] = struct{}{}
@@ -490,22 +526,23 @@ func (w *Watcher) recompute(why string, start time.Time) {
 			}
 		}
 	}
-	slices.Sort(fresh) // which ones the cap refuses does not depend on map order
-	for _, k := range fresh {
+	// Which ones the cap refuses does not depend on map order.
+	slices.SortFunc(fresh, func(a, b keyVerdict) int { return cmp.Compare(a.k, b.k) })
+	admitted := fresh[:0] // filtered in place
+	for _, f := range fresh {
 		if !w.room(len(owned)) {
-			w.capped[k] = struct{}{}
+			w.capped[f.k] = struct{}{}
 			continue
 		}
-		owned[k] = struct{}{}
-		v := verdicts[k]
-		logChange(func() { w.logOwned(k, v) })
-		changes = append(changes, Change{Addr: addrOf(k), Owned: true, Verdict: v})
+		owned[f.k] = struct{}{}
+		logChange(func() { w.logOwned(f.k, f.v) })
+		admitted = append(admitted, f)
 	}
 	for k := range oldOwned {
 		if _, is := owned[k]; !is {
 			v := w.verdict(k)
 			logChange(func() { w.logNotOwned(k, v) })
-			changes = append(changes, Change{Addr: addrOf(k), Owned: false, Verdict: v})
+			gone = append(gone, keyVerdict{k, v})
 		}
 	}
 	w.Set.replace(owned, local, gw)
@@ -515,15 +552,23 @@ func (w *Watcher) recompute(why string, start time.Time) {
 	w.noteCapped()
 	if w.OnChange != nil {
 		startup := why == "start"
-		for _, c := range changes {
-			c.Startup = startup
-			w.OnChange(c)
+		for _, f := range admitted {
+			w.OnChange(Change{Addr: addrOf(f.k), Owned: true, Verdict: f.v, Startup: startup})
+		}
+		for _, f := range gone {
+			w.OnChange(Change{Addr: addrOf(f.k), Owned: false, Verdict: f.v, Startup: startup})
 		}
 	}
 	if unlogged > 0 {
 		w.log.Info("more ownership changes not logged individually", "changes", unlogged)
 	}
 	w.log.Info("resync done", "owned", len(owned), "why", why, "duration", time.Since(start))
+}
+
+// keyVerdict is an address's key with its verdict.
+type keyVerdict struct {
+	k uint32
+	v Verdict
 }
 
 // room reports whether an answer set of n addresses may take one more.
