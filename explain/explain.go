@@ -236,6 +236,11 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 	}
 	rule := routes.Rule{Guests: guests, Allow: opt.Allow, Uplink: rep.Uplink}
 	v := rule.Explain(addr, snap.Routes, links, local)
+	if local {
+		// A host address is never answered, routes or not: that is the
+		// rule to name (Rule.Explain looks at the routes first).
+		v.Reason = routes.ReasonLocal
+	}
 	rep.Rule, rep.Dev, rep.Metric = v.Reason.String(), v.Dev, v.Metric
 
 	// Decide, on a broadcast who-has from a router on the uplink. The

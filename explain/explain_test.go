@@ -67,7 +67,7 @@ func TestExplain(t *testing.T) {
 		{"the lowest metric decides", "192.0.2.5", Options{}, false, "not-owned", "not-guest", "(metric 5) leaves via eth1"},
 		{"no carrier is named", "192.0.2.9", Options{}, false, "not-owned", "no-carrier", "tap9, which has no carrier"},
 		{"a blackhole is named", "192.0.2.80", Options{}, false, "not-owned", "not-unicast", "not unicast"},
-		{"the host's own address is the kernel's", "192.0.2.1", Options{}, false, "own-address", "no-route", "no /32 route"},
+		{"the host's own address is the kernel's", "192.0.2.1", Options{}, false, "own-address", "local", "is an address of this host (on eth0)"},
 		{"outside --allow is not answered", "192.0.2.2", Options{Allow: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}},
 			false, "outside-allow", "not-allowed", "outside --allow 198.51.100.0/24"},
 	}
