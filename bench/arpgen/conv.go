@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/proxyarp/proxyarp/bench/internal/labnet"
 	"net"
 	"net/netip"
 	"runtime"
@@ -61,7 +62,7 @@ func runConv(args []string) error {
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK, Dst: &net.IPNet{IP: tgt.AsSlice(), Mask: net.CIDRMask(32, 32)}}
 	if *routeSrc != "" {
 		s, err := netip.ParseAddr(*routeSrc)
-		if err != nil || !inDocRanges(s) {
+		if err != nil || !labnet.InDocRanges(s) {
 			return fmt.Errorf("--route-src %q: want a documentation-range address", *routeSrc)
 		}
 		route.Src = s.AsSlice()

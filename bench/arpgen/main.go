@@ -16,16 +16,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/proxyarp/proxyarp/bench/internal/labnet"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
-	"syscall"
 	"time"
 )
 
@@ -34,83 +31,6 @@ const (
 	maxRequests = 2_000_000
 	maxDuration = 10 * time.Minute
 )
-
-var docRanges = []netip.Prefix{
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-}
-
-func inDocRanges(a netip.Addr) bool {
-	for _, p := range docRanges {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// refuseRootNamespace fails unless this process runs in a named network
-// namespace of the bench or the tests (/run/netns/pxr-*, created by
-// `ip netns add`), and in any case when it is PID 1's namespace (where
-// /proc/1/ns/net can be read: some sandboxes hide it even from root).
-func refuseRootNamespace() error {
-	var self syscall.Stat_t
-	if err := syscall.Stat("/proc/self/ns/net", &self); err != nil {
-		return fmt.Errorf("cannot tell the network namespace: %w", err)
-	}
-	var root syscall.Stat_t
-	if err := syscall.Stat("/proc/1/ns/net", &root); err == nil && self.Ino == root.Ino && self.Dev == root.Dev {
-		return errors.New("refusing to run in the root network namespace: run me with `ip netns exec pxr-...`")
-	}
-	names, _ := filepath.Glob("/run/netns/pxr-*")
-	for _, name := range names {
-		var st syscall.Stat_t
-		if syscall.Stat(name, &st) == nil && st.Ino == self.Ino && st.Dev == self.Dev {
-			return nil
-		}
-	}
-	return errors.New("refusing to run outside a pxr-* network namespace (ip netns exec pxr-bench-...): this may be the root namespace")
-}
-
-// parseAddrs parses "A,B-C,..." into addresses, all in the documentation
-// ranges, at most max of them.
-func parseAddrs(s string, max int) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := netip.ParseAddr(lo)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("bad IPv4 address %q", lo)
-		}
-		b := a
-		if isRange {
-			if b, err = netip.ParseAddr(hi); err != nil || !b.Is4() || b.Less(a) {
-				return nil, fmt.Errorf("bad range %q", part)
-			}
-		}
-		for x := a; ; x = x.Next() {
-			if !inDocRanges(x) {
-				return nil, fmt.Errorf("refusing %s: only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are allowed", x)
-			}
-			if len(out) >= max {
-				return nil, fmt.Errorf("more than %d addresses", max)
-			}
-			out = append(out, x)
-			if x == b {
-				break
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no address given")
-	}
-	return out, nil
-}
 
 // common are the flags of the modes that send requests.
 type common struct {
@@ -130,14 +50,14 @@ func newCommon(mode string) *common {
 
 // setup checks the namespace and the addresses and looks up the interface.
 func (c *common) setup(maxTargets int) (*net.Interface, netip.Addr, []netip.Addr, error) {
-	if err := refuseRootNamespace(); err != nil {
+	if err := labnet.RefuseRootNamespace(); err != nil {
 		return nil, netip.Addr{}, nil, err
 	}
 	src, err := netip.ParseAddr(c.src)
-	if err != nil || !src.Is4() || !inDocRanges(src) {
+	if err != nil || !src.Is4() || !labnet.InDocRanges(src) {
 		return nil, netip.Addr{}, nil, fmt.Errorf("--src %q: want an IPv4 address in the documentation ranges", c.src)
 	}
-	targets, err := parseAddrs(c.target, maxTargets)
+	targets, err := labnet.ParseAddrs(c.target, maxTargets)
 	if err != nil {
 		return nil, netip.Addr{}, nil, fmt.Errorf("--target: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/proxyarp/proxyarp/bench/internal/labnet"
 	"net"
 	"net/netip"
 	"os"
@@ -26,10 +27,10 @@ func runRef(args []string) error {
 	dur := fs.Duration("for", 10*time.Minute, "exit after this long")
 	rcvbuf := fs.Int("rcvbuf", 8<<20, "receive buffer (SO_RCVBUFFORCE), as proxyarp's")
 	fs.Parse(args)
-	if err := refuseRootNamespace(); err != nil {
+	if err := labnet.RefuseRootNamespace(); err != nil {
 		return err
 	}
-	addrs, err := parseAddrs(*answer, 65536)
+	addrs, err := labnet.ParseAddrs(*answer, 65536)
 	if err != nil {
 		return fmt.Errorf("--answer: %w", err)
 	}

@@ -28,13 +28,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/proxyarp/proxyarp/bench/internal/labnet"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,21 +54,6 @@ const (
 	maxTargets  = 1024
 	staleAfter  = 2 * time.Second // a request unanswered for this long is not matched any more
 )
-
-var docRanges = []netip.Prefix{
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-}
-
-func inDocRanges(a netip.Addr) bool {
-	for _, p := range docRanges {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -91,62 +76,6 @@ func main() {
 	}
 }
 
-// refuseRootNamespace fails unless this process runs in a /run/netns/pxr-*
-// network namespace, and always in PID 1's.
-func refuseRootNamespace() error {
-	var self, root syscall.Stat_t
-	if err := syscall.Stat("/proc/self/ns/net", &self); err != nil {
-		return fmt.Errorf("cannot tell the network namespace: %w", err)
-	}
-	if err := syscall.Stat("/proc/1/ns/net", &root); err == nil && self.Ino == root.Ino && self.Dev == root.Dev {
-		return errors.New("refusing to run in the root network namespace: run me with `ip netns exec pxr-soak-...`")
-	}
-	names, _ := filepath.Glob("/run/netns/pxr-*")
-	for _, name := range names {
-		var st syscall.Stat_t
-		if syscall.Stat(name, &st) == nil && st.Ino == self.Ino && st.Dev == self.Dev {
-			return nil
-		}
-	}
-	return errors.New("refusing to run outside a pxr-* network namespace")
-}
-
-// parseAddrs parses "A,B-C,..." (documentation ranges only, at most
-// maxTargets); "" is no address.
-func parseAddrs(s string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := netip.ParseAddr(lo)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("bad IPv4 address %q", lo)
-		}
-		b := a
-		if isRange {
-			if b, err = netip.ParseAddr(hi); err != nil || !b.Is4() || b.Less(a) {
-				return nil, fmt.Errorf("bad range %q", part)
-			}
-		}
-		for x := a; ; x = x.Next() {
-			if !inDocRanges(x) {
-				return nil, fmt.Errorf("refusing %s: only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24", x)
-			}
-			if len(out) >= maxTargets {
-				return nil, fmt.Errorf("more than %d addresses", maxTargets)
-			}
-			out = append(out, x)
-			if x == b {
-				break
-			}
-		}
-	}
-	return out, nil
-}
-
 func checkDuration(d time.Duration) error {
 	if d <= 0 || d > maxDuration {
 		return fmt.Errorf("--duration %v: want more than 0 and at most %v", d, maxDuration)
@@ -167,10 +96,10 @@ func churn(args []string) error {
 	rate := fs.Int("rate", 50, "route changes per second")
 	dur := fs.Duration("duration", 10*time.Minute, "how long")
 	fs.Parse(args)
-	if err := refuseRootNamespace(); err != nil {
+	if err := labnet.RefuseRootNamespace(); err != nil {
 		return err
 	}
-	targets, err := parseAddrs(*addrs)
+	targets, err := labnet.ParseAddrs(*addrs, maxTargets)
 	if err != nil || len(targets) == 0 {
 		return fmt.Errorf("--addrs %q: %v", *addrs, err)
 	}
@@ -287,7 +216,7 @@ func flood(args []string) error {
 	maxUnanswered := fs.Float64("max-unanswered", 0.01, "fail when more than this fraction of the owned requests is unanswered")
 	fs.Parse(args)
 
-	if err := refuseRootNamespace(); err != nil {
+	if err := labnet.RefuseRootNamespace(); err != nil {
 		return err
 	}
 	if err := checkDuration(*dur); err != nil {
@@ -300,7 +229,7 @@ func flood(args []string) error {
 		return fmt.Errorf("--interval %v: want 1s to --duration", *interval)
 	}
 	src, err := netip.ParseAddr(*srcS)
-	if err != nil || !src.Is4() || !inDocRanges(src) {
+	if err != nil || !src.Is4() || !labnet.InDocRanges(src) {
 		return fmt.Errorf("--src %q: want an IPv4 address in the documentation ranges", *srcS)
 	}
 	hostMAC, err := net.ParseMAC(*hostMACS)
@@ -316,7 +245,7 @@ func flood(args []string) error {
 		s string
 		c class
 	}{{*ownedS, classOwned}, {*neverS, classNever}, {*eitherS, classEither}} {
-		as, err := parseAddrs(r.s)
+		as, err := labnet.ParseAddrs(r.s, maxTargets)
 		if err != nil {
 			return err
 		}
