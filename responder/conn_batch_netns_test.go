@@ -1,11 +1,7 @@
 package responder
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/netip"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
@@ -14,26 +10,7 @@ import (
 // before reading: ReadFrame hands them out one by one, in order, each with
 // its packet type, and reading a queued burst allocates nothing.
 func TestPacketConnBatchedReads(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to create a network namespace and packet sockets")
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "pxr-batch-" + hex.EncodeToString(b[:])
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	ip("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ip("-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
-	ip("-n", ns, "link", "set", "up0", "up")
-	ip("-n", ns, "link", "set", "rtr0", "up")
-
-	uplink := listenInNamespace(t, ns, "up0")
-	router := listenInNamespace(t, ns, "rtr0")
+	uplink, router := vethConns(t, "pxr-batch-")
 	const n = readBatch*2 + 3
 	frames := make([][]byte, n)
 	for i := range frames {

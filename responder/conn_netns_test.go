@@ -50,16 +50,17 @@ func listenInNamespace(t *testing.T, ns, ifname string) Conn {
 	return r.c
 }
 
-// TestPacketConnLiveFramesWithoutAllocation sends frames between the two
-// ends of a veth pair in a namespace: the live Conn reads them with their
-// packet type and neither reading nor writing allocates.
-func TestPacketConnLiveFramesWithoutAllocation(t *testing.T) {
+// vethConns creates namespace PREFIX<random> (deleted at cleanup) holding a
+// veth pair and returns live Conns on its two ends: the uplink up0 and the
+// router rtr0. It skips the test unless run as root.
+func vethConns(t *testing.T, prefix string) (uplink, router Conn) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root to create a network namespace and packet sockets")
 	}
 	var b [4]byte
 	rand.Read(b[:])
-	ns := "pxr-conn-" + hex.EncodeToString(b[:])
+	ns := prefix + hex.EncodeToString(b[:])
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -71,9 +72,14 @@ func TestPacketConnLiveFramesWithoutAllocation(t *testing.T) {
 	ip("-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
 	ip("-n", ns, "link", "set", "up0", "up")
 	ip("-n", ns, "link", "set", "rtr0", "up")
+	return listenInNamespace(t, ns, "up0"), listenInNamespace(t, ns, "rtr0")
+}
 
-	uplink := listenInNamespace(t, ns, "up0")
-	router := listenInNamespace(t, ns, "rtr0")
+// TestPacketConnLiveFramesWithoutAllocation sends frames between the two
+// ends of a veth pair in a namespace: the live Conn reads them with their
+// packet type and neither reading nor writing allocates.
+func TestPacketConnLiveFramesWithoutAllocation(t *testing.T) {
+	uplink, router := vethConns(t, "pxr-conn-")
 	frame := request(t, reqOpts{}) // broadcast who-has 192.0.2.2
 	buf := make([]byte, 2048)
 
