@@ -636,31 +636,14 @@ func TestE2ECLI(t *testing.T) {
 func TestE2EWithoutPrivilege(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	bin := buildBinary(t)
-	// nobody must be able to reach and run the binary.
-	dir, err := os.MkdirTemp("", "pxr-e2e-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nbin := filepath.Join(dir, "proxyarp")
-	if err := os.WriteFile(nbin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	_, nbin := nobodyDir(t) // nobody must be able to reach and run the binary
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nbin, "serve", "--uplink", "pxrnolink0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("serve as nobody: %v, want exit code 1 (stderr %q)", err, stderr.String())
