@@ -71,6 +71,23 @@ func (t RouteTable) Gateways(uplink string) []netip.Addr {
 	return sortedKeys(gws)
 }
 
+// newRouteTable returns an empty table and the function that gives each
+// device named in the routes a made-up ifindex and a link that is up with
+// carrier.
+func newRouteTable() (RouteTable, func(dev string) int) {
+	t := RouteTable{Links: map[int]routes.Link{}}
+	index := map[string]int{}
+	return t, func(dev string) int {
+		if i, ok := index[dev]; ok {
+			return i
+		}
+		i := len(index) + 1
+		index[dev] = i
+		t.Links[i] = routes.Link{Index: i, Name: dev, Up: true, Carrier: true}
+		return i
+	}
+}
+
 // routeTypes are the route types `ip route` prints before the destination.
 var routeTypes = map[string]int{
 	"unicast":     unix.RTN_UNICAST,
@@ -139,17 +156,7 @@ var ignoredFlags = map[string]bool{
 // becomes a link that is up with carrier; linkdown and dead flags are kept
 // on the nexthop. name is used in errors, which give the line number.
 func ParseRoutes(r io.Reader, name string) (RouteTable, error) {
-	t := RouteTable{Links: map[int]routes.Link{}}
-	index := map[string]int{}
-	devIndex := func(dev string) int {
-		if i, ok := index[dev]; ok {
-			return i
-		}
-		i := len(index) + 1
-		index[dev] = i
-		t.Links[i] = routes.Link{Index: i, Name: dev, Up: true, Carrier: true}
-		return i
-	}
+	t, devIndex := newRouteTable()
 	sc := bufio.NewScanner(r)
 	line := 0
 	for sc.Scan() {

@@ -97,17 +97,7 @@ func ParseRoutesJSON(r io.Reader, name string) (RouteTable, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return RouteTable{}, fmt.Errorf("%s: text after the JSON array of routes", name)
 	}
-	t := RouteTable{Links: map[int]routes.Link{}}
-	index := map[string]int{}
-	devIndex := func(dev string) int {
-		if i, ok := index[dev]; ok {
-			return i
-		}
-		i := len(index) + 1
-		index[dev] = i
-		t.Links[i] = routes.Link{Index: i, Name: dev, Up: true, Carrier: true}
-		return i
-	}
+	t, devIndex := newRouteTable()
 	for i, raw := range entries {
 		rt, err := jsonRouteOf(raw, devIndex)
 		if err != nil {
