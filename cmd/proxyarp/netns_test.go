@@ -580,6 +580,19 @@ func (p *arpProbe) send(t *testing.T, frames ...arpFrame) {
 func (p *arpProbe) collect(t *testing.T, req arpFrame, fromMAC net.HardwareAddr, window time.Duration) []arpReply {
 	t.Helper()
 	var replies []arpReply
+	for _, r := range p.replies(t, fromMAC, window) {
+		if r.spa == req.tpa && r.tpa == req.spa {
+			replies = append(replies, r)
+		}
+	}
+	return replies
+}
+
+// replies reads, for window, every ARP reply (op 2) whose Ethernet source
+// or ARP sender MAC is fromMAC.
+func (p *arpProbe) replies(t *testing.T, fromMAC net.HardwareAddr, window time.Duration) []arpReply {
+	t.Helper()
+	var out []arpReply
 	buf := make([]byte, 2048)
 	if err := p.conn.SetReadDeadline(time.Now().Add(window)); err != nil {
 		t.Fatalf("SetReadDeadline: %v", err)
@@ -593,15 +606,11 @@ func (p *arpProbe) collect(t *testing.T, req arpFrame, fromMAC net.HardwareAddr,
 			t.Fatalf("reading ARP replies: %v", err)
 		}
 		r, ok := parseARP(buf[:n])
-		if !ok || r.op != 2 || r.spa != req.tpa || r.tpa != req.spa {
-			continue
+		if ok && r.op == 2 && (bytes.Equal(r.ethSrc, fromMAC) || bytes.Equal(r.sha, fromMAC)) {
+			out = append(out, r)
 		}
-		if !bytes.Equal(r.ethSrc, fromMAC) && !bytes.Equal(r.sha, fromMAC) {
-			continue
-		}
-		replies = append(replies, r)
 	}
-	return replies
+	return out
 }
 
 // ask sends one request for target and returns the replies to it from

@@ -15,9 +15,7 @@ package main
 // openProbe, startDaemon, ipn, ...) are netns_test.go's.
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -132,30 +130,6 @@ func (p *arpProbe) askMany(t *testing.T, targets []netip.Addr, hostMAC net.Hardw
 		}
 	}
 	return got
-}
-
-// replies reads, for window, every ARP reply (op 2) from hostMAC.
-func (p *arpProbe) replies(t *testing.T, hostMAC net.HardwareAddr, window time.Duration) []arpReply {
-	t.Helper()
-	var out []arpReply
-	buf := make([]byte, 2048)
-	if err := p.conn.SetReadDeadline(time.Now().Add(window)); err != nil {
-		t.Fatalf("SetReadDeadline: %v", err)
-	}
-	for i := 0; i < 100000; i++ {
-		n, _, err := p.conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			t.Fatalf("reading ARP replies: %v", err)
-		}
-		r, ok := parseARP(buf[:n])
-		if ok && r.op == 2 && (bytes.Equal(r.ethSrc, hostMAC) || bytes.Equal(r.sha, hostMAC)) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // waitAnswerSet asks every target until exactly the want set is answered
