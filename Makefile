@@ -4,6 +4,7 @@
 
 GO      ?= go
 BIN     := bin/proxyarp
+HOTPLUG := bin/proxyarp-hotplug
 PKGS    := ./...
 FUZZTIME ?= 30s
 
@@ -13,14 +14,17 @@ all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/proxyarp
+	$(GO) build -trimpath -o $(HOTPLUG) ./cmd/proxyarp-hotplug
 
 PREFIX ?= /usr/local
 XEN_SCRIPTS ?= /etc/xen/scripts
 
-# Binary, Xen hotplug script, and the iproute2 name of proxyarp's route
+# Binaries (proxyarp-hotplug: `proxyarp hotplug` alone, for vif-proxyarp),
+# Xen hotplug script, and the iproute2 name of proxyarp's route
 # protocol (so `ip route` prints "proto proxyarp").
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/proxyarp
+	install -D -m 0755 $(HOTPLUG) $(DESTDIR)$(PREFIX)/sbin/proxyarp-hotplug
 	install -D -m 0755 dist/xen/vif-proxyarp $(DESTDIR)$(XEN_SCRIPTS)/vif-proxyarp
 	install -D -m 0644 dist/iproute2/rt_protos.d/proxyarp.conf $(DESTDIR)/etc/iproute2/rt_protos.d/proxyarp.conf
 	test -e $(DESTDIR)/etc/proxyarp/proxyarp.toml || install -D -m 0644 dist/proxyarp.toml $(DESTDIR)/etc/proxyarp/proxyarp.toml

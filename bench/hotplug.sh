@@ -4,7 +4,8 @@
 #
 #   sudo bench/hotplug.sh [RUNS]        (default 20, at most 500)
 #
-# Needs root, Go (to build proxyarp and bench/cmd/fakexenstored), iproute2,
+# Needs root, Go (to build proxyarp, proxyarp-hotplug and
+# bench/cmd/fakexenstored), iproute2,
 # util-linux (unshare, mount), strace, and Debian's xen-utils-common
 # (/etc/xen/scripts/vif-route) with net-tools (its ifconfig):
 #
@@ -64,9 +65,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "building proxyarp and fakexenstored..." >&2
+echo "building proxyarp, proxyarp-hotplug and fakexenstored..." >&2
 mkdir -p "$work/bin" "$work/log/xen" "$work/tree/backend/vif/1/0" "$work/out"
+# As installed: proxyarp and proxyarp-hotplug side by side, on PATH (where
+# vif-proxyarp finds proxyarp-hotplug).
 (cd "$repo" && go build -trimpath -o "$work/bin/proxyarp" ./cmd/proxyarp &&
+	go build -trimpath -o "$work/bin/proxyarp-hotplug" ./cmd/proxyarp-hotplug &&
 	go build -trimpath -o "$work/fakexenstored" ./bench/cmd/fakexenstored)
 
 ip netns add "$ns"
@@ -134,7 +138,7 @@ childcpu() {
 	done
 	echo "$us"
 }
-variants=("vif-route:/etc/xen/scripts/vif-route" "vif-proxyarp:$work/vif-proxyarp" "proxyarp-hotplug:$work/bin/proxyarp hotplug")
+variants=("vif-route:/etc/xen/scripts/vif-route" "vif-proxyarp:$work/vif-proxyarp" "proxyarp-sub:$work/bin/proxyarp hotplug" "proxyarp-hotplug:$work/bin/proxyarp-hotplug")
 for v in "${variants[@]}"; do
 	name=${v%%:*} cmd=${v#*:}
 	export script=${cmd%% *}
@@ -182,9 +186,9 @@ echo
 echo "hotplug online/offline, $runs runs each, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), kernel $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "vif-route: Debian's real script with stub xenstore commands; proxyarp: fake xenstored socket"
 echo
-printf '| %-42s | %-9s | %-9s | %-9s | %-9s | %-6s |\n' command "wall p50" "wall p90" "CPU p50" processes execve
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..44})" ----------- ----------- ----------- ----------- --------
-for name in vif-route vif-proxyarp proxyarp-hotplug; do
+printf '| %-48s | %-9s | %-9s | %-9s | %-9s | %-6s |\n' command "wall p50" "wall p90" "CPU p50" processes execve
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" ----------- ----------- ----------- ----------- --------
+for name in vif-route vif-proxyarp proxyarp-sub proxyarp-hotplug; do
 	for action in online offline; do
 		IFS='|' read -r p50 p90 <<<"$(stats "$work/out/$name.$action")"
 		IFS='|' read -r np ne <<<"$(procs "$work/out/$name.$action.strace")"
@@ -192,10 +196,11 @@ for name in vif-route vif-proxyarp proxyarp-hotplug; do
 		label="$name $action"
 		case $name in
 		vif-route) label="vif-route $action (stub xenstore)" ;;
-		vif-proxyarp) label="vif-proxyarp $action (script + proxyarp)" ;;
-		proxyarp-hotplug) label="proxyarp hotplug $action (binary only)" ;;
+		vif-proxyarp) label="vif-proxyarp $action (script + proxyarp-hotplug)" ;;
+		proxyarp-sub) label="proxyarp hotplug $action (binary only)" ;;
+		proxyarp-hotplug) label="proxyarp-hotplug $action (binary only)" ;;
 		esac
-		printf '| %-42s | %9s | %9s | %9s | %9s | %6s |\n' "$label" "$p50" "$p90" "$c50" "$np" "$ne"
+		printf '| %-48s | %9s | %9s | %9s | %9s | %6s |\n' "$label" "$p50" "$p90" "$c50" "$np" "$ne"
 	done
 done
 for action in online offline; do

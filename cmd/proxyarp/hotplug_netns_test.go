@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"
 
+	"github.com/proxyarp/proxyarp/hotplug"
 	"github.com/proxyarp/proxyarp/routes"
 	"github.com/proxyarp/proxyarp/xenstore"
 	"github.com/proxyarp/proxyarp/xenstore/xenstoretest"
@@ -89,11 +90,11 @@ func TestHotplugInNamespace(t *testing.T) {
 	srv.Set(xb+"/ip", "192.0.2.2 192.0.2.3")
 	env := libxlEnv()
 	env["XENSTORED_PATH"] = srv.Path
-	deps := hotplugDeps{
-		getenv:    func(key string) string { return env[key] },
-		openStore: xenstore.OpenEnv,
-		kernel:    func() (routes.Kernel, func(), error) { return k, func() {}, nil },
-		log:       slog.New(slog.DiscardHandler),
+	deps := hotplug.Deps{
+		Getenv:    func(key string) string { return env[key] },
+		OpenStore: xenstore.OpenEnv,
+		Kernel:    func() (routes.Kernel, func(), error) { return k, func() {}, nil },
+		Log:       slog.New(slog.DiscardHandler),
 	}
 	hp := func(args ...string) error {
 		return runHotplug(context.Background(), args, &bytes.Buffer{}, deps)
@@ -120,7 +121,7 @@ func TestHotplugInNamespace(t *testing.T) {
 	env2["XENSTORED_PATH"], env2["vif"], env2["XENBUS_PATH"] = srv.Path, "vif2.0", "backend/vif/2/0"
 	srv.Set("backend/vif/2/0/ip", "198.51.100.9 192.0.2.3")
 	deps2 := deps
-	deps2.getenv = func(key string) string { return env2[key] }
+	deps2.Getenv = func(key string) string { return env2[key] }
 	err := runHotplug(context.Background(), []string{"online", "type_if=vif"}, &bytes.Buffer{}, deps2)
 	if err == nil || !strings.Contains(err.Error(), "192.0.2.3/32 is already routed to another device") {
 		t.Errorf("online of a second guest claiming 192.0.2.3 = %v, want a refusal", err)

@@ -73,7 +73,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	case "replay":
 		return replay(rest, stdout, stderr)
 	case "hotplug":
-		err = hotplug(rest, stdout, stderr)
+		err = hotplugMain(rest, stdout, stderr)
 	case "route":
 		err = routeCmd(rest, stdout, stderr)
 	case "status":

@@ -27,6 +27,7 @@ export GOARCH VERSION
 # A static binary: the package must not depend on the build host's libc.
 mkdir -p bin/deb "$out"
 CGO_ENABLED=0 "$GO" build -trimpath -o bin/deb/proxyarp ./cmd/proxyarp
+CGO_ENABLED=0 "$GO" build -trimpath -o bin/deb/proxyarp-hotplug ./cmd/proxyarp-hotplug
 
 cfg=dist/nfpm.yaml
 tmp=

@@ -1,0 +1,368 @@
+// Package hotplug is the Xen network hotplug script for routed guests, a
+// drop-in for vif-route: the logic behind `proxyarp hotplug` and the lean
+// proxyarp-hotplug binary. It depends on routes and xenstore only, so that a
+// binary linking it starts fast.
+package hotplug
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/proxyarp/proxyarp/routes"
+	"github.com/proxyarp/proxyarp/xenstore"
+)
+
+// Usage is the help text of the hotplug command.
+const Usage = `Usage: proxyarp hotplug ACTION [type_if=vif|tap] [key=value...]
+
+The Xen network hotplug script for routed guests: a drop-in for vif-route,
+run by libxl through /etc/xen/scripts/vif-proxyarp. In the vif spec:
+
+  vif = [ 'script=vif-proxyarp,ip=192.0.2.2 192.0.2.3,gatewaydev=eth0' ]
+
+ACTION is online or offline for a PV vif (type_if=vif, the default), add or
+remove for the emulated twin of a HVM guest (type_if=tap); other pairs do
+nothing. key=value arguments override the environment.
+
+Environment (set by libxl):
+  XENBUS_PATH  the vif's xenstore directory, e.g. backend/vif/1/0 (required
+               for type_if=vif; derived from INTERFACE for tap)
+  vif          the device for type_if=vif, e.g. vif1.0
+  INTERFACE    the device for type_if=tap, e.g. vif1.0-emu
+  netdev       the gateway device whose first IPv4 address is MAIN_IP
+               (the vif spec's gatewaydev; default eth0)
+  ip           the addresses, when $XENBUS_PATH/ip is not in xenstore
+
+online/add: the device is renamed to $XENBUS_PATH/vifname (tap: NAME-emu)
+if set, gets MAIN_IP/32, is set up with proxy_arp=1 and proxy_delay=0, and
+each ip entry gets a route "ENTRY dev DEV src MAIN_IP metric M proto
+proxyarp" (M = 2 for vif, 1 for tap). Entries may be prefixes (installed,
+but only /32s are answered by proxyarp serve). A second online converges.
+An entry already routed elsewhere, or equal to or containing MAIN_IP, fails
+the whole online and nothing is left half-done. online then writes
+hotplug-status=connected.
+offline/remove: deletes proxyarp's routes to the entries and sets the
+device down; routes or devices already gone are fine.
+
+On failure it writes hotplug-error=MESSAGE and hotplug-status=error under
+XENBUS_PATH, so that libxl reports the reason, and exits 1 (2 for a bad
+command line).
+
+xenstore is reached through $XENSTORED_PATH, /run/xenstored/socket,
+/var/run/xenstored/socket or /dev/xen/xenbus, else xenstore-read and
+xenstore-write on PATH.
+`
+
+// ErrHelp means --help was asked for and printed: exit 0.
+var ErrHelp = errors.New("help printed")
+
+// UsageError is a bad command line: reported in one line, exit code 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Deps is hotplug's view of the outside world; tests replace it.
+type Deps struct {
+	Getenv func(string) string
+	// OpenStore connects to xenstore.
+	OpenStore func(getenv func(string) string) (xenstore.Store, error)
+	// Kernel returns the Kernel to change and a function releasing it.
+	Kernel func() (routes.Kernel, func(), error)
+	Log    *slog.Logger
+}
+
+// DefaultDeps is the host: the process environment, the xenstore of
+// xenstore.OpenEnv, the netlink Kernel, and a text log to stderr.
+func DefaultDeps(stderr io.Writer) Deps {
+	return Deps{
+		Getenv:    os.Getenv,
+		OpenStore: xenstore.OpenEnv,
+		Kernel:    NetlinkKernel,
+		Log:       slog.New(slog.NewTextHandler(stderr, nil)),
+	}
+}
+
+// NetlinkKernel is the host's Kernel.
+func NetlinkKernel() (routes.Kernel, func(), error) {
+	k, err := routes.NewNetlinkKernel(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, func() { k.Close() }, nil
+}
+
+// run is one invocation, as vif-common.sh sets it up.
+type run struct {
+	action  string
+	typeIf  string
+	vars    map[string]string // environment overridden by key=value args
+	xbPath  string
+	dev     string
+	store   xenstore.Store
+	deps    Deps
+	metric  int
+	entries []netip.Prefix
+}
+
+// vars are the variables read from the environment; key=value
+// arguments may set any of them.
+var vars = []string{"XENBUS_PATH", "vif", "INTERFACE", "netdev", "ip", "type_if"}
+
+// Run runs the hotplug command with the arguments args (after "hotplug"),
+// printing --help to stdout. A bad command line is a *UsageError; --help is
+// ErrHelp. Failures are also reported to xenstore under XENBUS_PATH.
+func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err error) {
+	r := &run{deps: deps, vars: map[string]string{}}
+	for _, k := range vars {
+		if v := deps.Getenv(k); v != "" {
+			r.vars[k] = v
+		}
+	}
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, Usage)
+			return ErrHelp
+		}
+		// xen-script-common.sh: an argument with "=" past its first
+		// character sets a variable; the first other one is the action.
+		if i := strings.IndexByte(a, '='); i > 0 {
+			r.vars[a[:i]] = a[i+1:]
+		} else if r.action == "" {
+			r.action = a
+		} else {
+			return usagef("hotplug: unexpected argument %q (see proxyarp hotplug --help)", a)
+		}
+	}
+	r.xbPath = r.vars["XENBUS_PATH"]
+	defer func() {
+		if err != nil && !errors.Is(err, ErrHelp) {
+			err = r.fail(err)
+		}
+		if r.store != nil {
+			r.store.Close()
+		}
+	}()
+
+	switch r.action {
+	case "online", "offline", "add", "remove":
+	case "":
+		return usagef("hotplug: missing ACTION: online, offline, add or remove (see proxyarp hotplug --help)")
+	default:
+		return usagef("hotplug: unknown action %q: want online, offline, add or remove", r.action)
+	}
+	r.typeIf = r.vars["type_if"]
+	if r.typeIf == "" {
+		r.typeIf = "vif" // older Xen does not pass it
+	}
+	switch r.typeIf {
+	case "vif":
+		if r.action == "add" || r.action == "remove" {
+			return nil
+		}
+		r.dev, r.metric = r.vars["vif"], 2
+		if r.xbPath == "" {
+			return errors.New("hotplug: XENBUS_PATH is not set (run by libxl, it always is)")
+		}
+		if r.dev == "" {
+			return errors.New("hotplug: the device variable vif is not set")
+		}
+	case "tap":
+		if r.action == "online" || r.action == "offline" {
+			return nil
+		}
+		r.dev, r.metric = r.vars["INTERFACE"], 1
+		if r.dev == "" {
+			return errors.New("hotplug: the device variable INTERFACE is not set")
+		}
+		if p, ok := tapXenbusPath(r.dev); ok {
+			r.xbPath = p
+		} else if r.xbPath == "" {
+			return fmt.Errorf("hotplug: XENBUS_PATH is not set and INTERFACE %q is not named vifDOMID.DEVID-emu", r.dev)
+		}
+	default:
+		return usagef("hotplug: unknown type_if %q: want vif or tap", r.typeIf)
+	}
+
+	store, err := deps.OpenStore(deps.Getenv)
+	if err != nil {
+		return err
+	}
+	r.store = store
+
+	k, release, err := deps.Kernel()
+	if err != nil {
+		return err
+	}
+	defer release()
+	m := &routes.Manager{Kernel: k, Log: deps.Log}
+
+	plugging := r.action == "online" || r.action == "add"
+	vifname, err := r.read("vifname")
+	if err != nil {
+		return err
+	}
+	if vifname != "" {
+		if r.typeIf == "tap" {
+			vifname += "-emu"
+		}
+		if plugging {
+			if err := m.Rename(r.dev, vifname); err != nil && !renamedAlready(k, r.dev, vifname) {
+				return err
+			}
+		}
+		r.dev = vifname
+	}
+	ip, err := r.read("ip")
+	if err != nil {
+		return err
+	}
+	if ip == "" {
+		ip = r.vars["ip"]
+	}
+	r.entries, err = ParseEntries(ip)
+	if err != nil {
+		return err
+	}
+
+	if !plugging {
+		if err := m.Unplug(ctx, routes.UnplugSpec{Dev: r.dev, Entries: r.entries, Down: true}); err != nil {
+			return fmt.Errorf("%s %s: %w", r.action, r.dev, err)
+		}
+		deps.Log.Info("hotplug done", "action", r.action, "dev", r.dev, "entries", len(r.entries))
+		return nil
+	}
+	netdev := r.vars["netdev"]
+	if netdev == "" {
+		netdev = "eth0"
+	}
+	mainIP, err := m.MainIP(netdev)
+	if err != nil {
+		return err
+	}
+	spec := routes.PlugSpec{Dev: r.dev, Src: mainIP, Entries: r.entries, Metric: r.metric}
+	if err := m.Plug(ctx, spec); err != nil {
+		return fmt.Errorf("%s %s: %w", r.action, r.dev, err)
+	}
+	if r.action == "online" {
+		if err := store.Write(r.xbPath+"/hotplug-status", "connected"); err != nil {
+			return err
+		}
+	}
+	deps.Log.Info("hotplug done", "action", r.action, "dev", r.dev, "main_ip", mainIP.String(), "entries", len(r.entries))
+	return nil
+}
+
+// read returns the value of key under XENBUS_PATH, or "" when it is not
+// there.
+func (r *run) read(key string) (string, error) {
+	v, err := r.store.Read(r.xbPath + "/" + key)
+	if errors.Is(err, xenstore.ErrNotFound) {
+		return "", nil
+	}
+	return strings.TrimSpace(v), err
+}
+
+// fail reports err to libxl as the Xen scripts' fatal does:
+// hotplug-error=MESSAGE, then hotplug-status=error, under XENBUS_PATH.
+// Without XENBUS_PATH there is nowhere to write.
+func (r *run) fail(err error) error {
+	if r.xbPath == "" {
+		return err
+	}
+	if r.store == nil {
+		s, oerr := r.deps.OpenStore(r.deps.Getenv)
+		if oerr != nil {
+			return errors.Join(err, fmt.Errorf("cannot report it to xenstore: %w", oerr))
+		}
+		r.store = s // closed by Run
+	}
+	msg := strings.TrimPrefix(err.Error(), "hotplug: ")
+	for _, kv := range [][2]string{{"hotplug-error", msg}, {"hotplug-status", "error"}} {
+		if werr := r.store.Write(r.xbPath+"/"+kv[0], kv[1]); werr != nil {
+			return errors.Join(err, fmt.Errorf("cannot report it to xenstore: %w", werr))
+		}
+	}
+	return err
+}
+
+// tapXenbusPath derives the vif's xenstore directory from the name of its
+// emulated twin, vifDOMID.DEVID-emu, as vif-common.sh does.
+func tapXenbusPath(dev string) (string, bool) {
+	rest, ok := strings.CutPrefix(dev, "vif")
+	if !ok {
+		return "", false
+	}
+	if rest, ok = strings.CutSuffix(rest, "-emu"); !ok {
+		return "", false
+	}
+	domid, devid, ok := strings.Cut(rest, ".")
+	if !ok || !allDigits(domid) || !allDigits(devid) {
+		return "", false
+	}
+	return "/local/domain/0/backend/vif/" + domid + "/" + devid, true
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseEntries parses the vif's ip= list: IPv4 addresses or prefixes
+// separated by white space.
+func ParseEntries(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Fields(s) {
+		p, err := ParseEntry(f)
+		if err != nil {
+			return nil, fmt.Errorf("bad ip= entry %q: want an IPv4 address or prefix such as 192.0.2.2 or 192.0.2.0/28", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ParseEntry parses ADDR or ADDR/LEN (IPv4); an address means ADDR/32.
+func ParseEntry(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return netip.Prefix{}, fmt.Errorf("not an IPv4 prefix: %q", s)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Prefix{}, fmt.Errorf("not an IPv4 address: %q", s)
+	}
+	return netip.PrefixFrom(a, 32), nil
+}
+
+// renamedAlready reports whether dev was renamed to vifname already (by an
+// earlier or a racing online): dev is gone and vifname exists. vif-common.sh
+// renames only while no device is called $vifname.
+func renamedAlready(k routes.Kernel, dev, vifname string) bool {
+	if _, err := k.LinkByName(dev); !errors.Is(err, routes.ErrNoDevice) {
+		return false
+	}
+	_, err := k.LinkByName(vifname)
+	return err == nil
+}
