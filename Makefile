@@ -13,8 +13,8 @@ FUZZTIME ?= 30s
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/proxyarp
-	$(GO) build -trimpath -o $(HOTPLUG) ./cmd/proxyarp-hotplug
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/proxyarp
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(HOTPLUG) ./cmd/proxyarp-hotplug
 
 PREFIX ?= /usr/local
 XEN_SCRIPTS ?= /etc/xen/scripts

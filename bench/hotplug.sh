@@ -69,7 +69,7 @@ echo "building proxyarp, proxyarp-hotplug and fakexenstored..." >&2
 mkdir -p "$work/bin" "$work/log/xen" "$work/tree/backend/vif/1/0" "$work/out"
 # As installed: proxyarp and proxyarp-hotplug side by side, on PATH (where
 # vif-proxyarp finds proxyarp-hotplug).
-(cd "$repo" && go build -trimpath -o "$work/bin/proxyarp" ./cmd/proxyarp &&
+(cd "$repo" && export CGO_ENABLED=0 && go build -trimpath -o "$work/bin/proxyarp" ./cmd/proxyarp &&
 	go build -trimpath -o "$work/bin/proxyarp-hotplug" ./cmd/proxyarp-hotplug &&
 	go build -trimpath -o "$work/fakexenstored" ./bench/cmd/fakexenstored)
 
