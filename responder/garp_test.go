@@ -91,6 +91,20 @@ func startAnnouncing(t *testing.T, set *mutableSet, cfg AnnounceConfig) (*Respon
 	return r, h
 }
 
+// nextAttachedConn is nextConn, then waits (bounded) until the responder
+// says it is attached: announcements made before that are not sent.
+func nextAttachedConn(t *testing.T, r *Responder, h *fakeHost) *fakeConn {
+	t.Helper()
+	c := nextConn(t, h)
+	for i := 0; i < 500 && !r.Attached(); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if !r.Attached() {
+		t.Fatal("responder not attached 0.5 s after opening its socket")
+	}
+	return c
+}
+
 // collect reads the frames written on c for d.
 func collect(c *fakeConn, d time.Duration) [][]byte {
 	var out [][]byte
@@ -108,7 +122,7 @@ func collect(c *fakeConn, d time.Duration) [][]byte {
 func TestAnnounceSendsABurst(t *testing.T) {
 	set := &mutableSet{owned: map[netip.Addr]bool{guestIP: true}}
 	r, h := startAnnouncing(t, set, AnnounceConfig{Count: 3, Interval: 30 * time.Millisecond})
-	c := nextConn(t, h)
+	c := nextAttachedConn(t, r, h)
 	r.Announce(guestIP)
 	got := collect(c, 300*time.Millisecond)
 	if len(got) != 3 {
@@ -127,14 +141,13 @@ func TestAnnounceSendsABurst(t *testing.T) {
 
 func TestAnnounceStopsWhenNoLongerOwned(t *testing.T) {
 	set := &mutableSet{owned: map[netip.Addr]bool{guestIP: true}}
-	r, h := startAnnouncing(t, set, AnnounceConfig{Count: 5, Interval: 100 * time.Millisecond})
-	c := nextConn(t, h)
+	r, h := startAnnouncing(t, set, AnnounceConfig{Count: 5, Interval: 300 * time.Millisecond})
+	c := nextAttachedConn(t, r, h)
 	r.Announce(guestIP)
-	first := collect(c, 50*time.Millisecond)
+	expectReply(t, c) // the first announcement goes out at once
 	set.set(guestIP, false)
-	rest := collect(c, 400*time.Millisecond)
-	if len(first) != 1 || len(rest) != 0 {
-		t.Errorf("sent %d then %d announcements; want 1, then none once the address moved away", len(first), len(rest))
+	if rest := collect(c, 1200*time.Millisecond); len(rest) != 0 {
+		t.Errorf("%d more announcements after the address moved away; want none", len(rest))
 	}
 }
 
@@ -147,7 +160,7 @@ func TestAnnounceRespectsTheGlobalRate(t *testing.T) {
 		addrs = append(addrs, a)
 	}
 	r, h := startAnnouncing(t, set, AnnounceConfig{Count: 1, Interval: time.Second, Rate: 5})
-	c := nextConn(t, h)
+	c := nextAttachedConn(t, r, h)
 	for _, a := range addrs {
 		r.Announce(a)
 	}

@@ -186,10 +186,11 @@ func (r *Responder) Run(ctx context.Context) error {
 			continue
 		}
 		lastWait = ""
+		in := Ingress{Name: ifi.Name, MAC: mac}
+		// The announcer writes on current: set it before saying attached.
+		r.current.Store(&attachment{conn: conn, mac: mac})
 		r.attached.Store(true)
 		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String())
-		in := Ingress{Name: ifi.Name, MAC: mac}
-		r.current.Store(&attachment{conn: conn, mac: mac})
 		if attaches++; attaches > 1 {
 			// Re-attached, perhaps with a new MAC: the router may hold
 			// stale entries for everything. (Not at start-up: what is
