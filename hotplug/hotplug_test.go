@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -18,25 +17,6 @@ import (
 )
 
 const xb = "backend/vif/1/0"
-
-// hotplugHost is a FakeKernel with eth0 (192.0.2.1/24), eth1 (no IPv4),
-// and the down guest devices vif1.0, vif1.0-emu and vif2.0.
-func hotplugHost() *routestest.FakeKernel {
-	k := routestest.NewFakeKernel()
-	k.AddLink(routes.Link{Name: "eth0", Up: true, Carrier: true}, netip.MustParsePrefix("192.0.2.1/24"))
-	k.AddLink(routes.Link{Name: "eth1", Up: true, Carrier: true})
-	k.AddLink(routes.Link{Name: "vif1.0"})
-	k.AddLink(routes.Link{Name: "vif1.0-emu"})
-	k.AddLink(routes.Link{Name: "vif2.0"})
-	return k
-}
-
-func guestRoute(dst, dev string, metric int) routes.KernelRoute {
-	return routes.KernelRoute{
-		Dst: netip.MustParsePrefix(dst), Dev: dev, Src: netip.MustParseAddr("192.0.2.1"),
-		Metric: metric, Protocol: routes.ProtoProxyarp,
-	}
-}
 
 // libxlEnv is what libxl passes for vif1.0 with gatewaydev unset.
 func libxlEnv() map[string]string {
@@ -91,7 +71,7 @@ func TestHotplug(t *testing.T) {
 			name:       "online twice converges",
 			args:       []string{"online", "type_if=vif"},
 			xs:         map[string]string{xb + "/ip": "192.0.2.2"},
-			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(guestRoute("192.0.2.2/32", "vif1.0", 2)) },
+			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2)) },
 			wantOps:    append(prep("vif1.0"), "route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp"),
 			wantRoutes: []string{"192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp"},
 			wantXS:     map[string]string{"hotplug-status": "connected"},
@@ -128,7 +108,7 @@ func TestHotplug(t *testing.T) {
 			name:       "offline removes the routes and sets the device down",
 			args:       []string{"offline", "type_if=vif"},
 			xs:         map[string]string{xb + "/ip": "192.0.2.2"},
-			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(guestRoute("192.0.2.2/32", "vif1.0", 2)) },
+			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2)) },
 			wantOps:    []string{"route del 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp", "link set vif1.0 down"},
 			wantRoutes: []string{},
 			wantXS:     map[string]string{"hotplug-status": ""},
@@ -241,7 +221,7 @@ func TestHotplug(t *testing.T) {
 			name:   "an address routed to another guest fails and is not taken over",
 			args:   []string{"online", "type_if=vif"},
 			xs:     map[string]string{xb + "/ip": "192.0.2.2 192.0.2.3"},
-			kernel: func(k *routestest.FakeKernel) { k.AddRoute(guestRoute("192.0.2.3/32", "vif2.0", 2)) },
+			kernel: func(k *routestest.FakeKernel) { k.AddRoute(routestest.GuestRoute("192.0.2.3/32", "vif2.0", 2)) },
 			wantErr: "online vif1.0: 192.0.2.3/32 is already routed to another device: " +
 				"192.0.2.3/32 dev vif2.0 src 192.0.2.1 metric 2 proto proxyarp",
 			wantRoutes: []string{"192.0.2.3/32 dev vif2.0 src 192.0.2.1 metric 2 proto proxyarp"},
@@ -262,7 +242,7 @@ func TestHotplug(t *testing.T) {
 				delete(env, k)
 			}
 			env["XENSTORED_PATH"] = srv.Path
-			k := hotplugHost()
+			k := routestest.NewXenHost()
 			if tt.kernel != nil {
 				tt.kernel(k)
 			}

@@ -79,7 +79,7 @@ func TestRouteCommand(t *testing.T) {
 		{
 			name:       "del removes proxyarp's route",
 			args:       []string{"del", "192.0.2.2", "dev", "vif1.0"},
-			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(guestRoute("192.0.2.2/32", "vif1.0", 2)) },
+			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2)) },
 			wantOps:    []string{"route del 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp"},
 			wantRoutes: []string{},
 		},
@@ -105,7 +105,7 @@ func TestRouteCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := hotplugHost()
+			k := routestest.NewXenHost()
 			k.AddLink(routes.Link{Name: "tap101i0", Up: true, Carrier: true})
 			if tt.kernel != nil {
 				tt.kernel(k)
@@ -132,10 +132,10 @@ func TestRouteCommand(t *testing.T) {
 }
 
 func TestRouteListShowsWhetherEachRouteIsAnswered(t *testing.T) {
-	k := hotplugHost()
-	k.AddRoute(guestRoute("192.0.2.2/32", "vif1.0", 2))
-	k.AddRoute(guestRoute("192.0.2.3/32", "vif2.0", 2))
-	k.AddRoute(guestRoute("198.51.100.0/28", "vif1.0", 2))
+	k := routestest.NewXenHost()
+	k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2))
+	k.AddRoute(routestest.GuestRoute("192.0.2.3/32", "vif2.0", 2))
+	k.AddRoute(routestest.GuestRoute("198.51.100.0/28", "vif1.0", 2))
 	k.AddRoute(routes.KernelRoute{Dst: netip.MustParsePrefix("203.0.113.9/32"), Dev: "vif1.0", Protocol: unix.RTPROT_BOOT})
 	vif1, _ := k.Link("vif1.0")
 	vif2, _ := k.Link("vif2.0")

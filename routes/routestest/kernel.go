@@ -291,3 +291,26 @@ func (k *FakeKernel) DeleteRoute(r routes.KernelRoute) error {
 	k.routes = slices.Delete(k.routes, j, j+1)
 	return nil
 }
+
+// NewXenHost returns a FakeKernel set up as a typical Xen dom0 before a
+// hotplug: eth0 up with 192.0.2.1/24 (the gateway device), eth1 up without
+// IPv4, and the guest devices vif1.0, vif1.0-emu and vif2.0, down as netback
+// and qemu create them.
+func NewXenHost() *FakeKernel {
+	k := NewFakeKernel()
+	k.AddLink(routes.Link{Name: "eth0", Up: true, Carrier: true}, netip.MustParsePrefix("192.0.2.1/24"))
+	k.AddLink(routes.Link{Name: "eth1", Up: true, Carrier: true})
+	k.AddLink(routes.Link{Name: "vif1.0"})
+	k.AddLink(routes.Link{Name: "vif1.0-emu"})
+	k.AddLink(routes.Link{Name: "vif2.0"})
+	return k
+}
+
+// GuestRoute returns the route proxyarp's manager installs for dst via dev
+// on NewXenHost: src 192.0.2.1, the given metric, proto proxyarp.
+func GuestRoute(dst, dev string, metric int) routes.KernelRoute {
+	return routes.KernelRoute{
+		Dst: netip.MustParsePrefix(dst), Dev: dev, Src: netip.MustParseAddr("192.0.2.1"),
+		Metric: metric, Protocol: routes.ProtoProxyarp,
+	}
+}
