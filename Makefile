@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRoutes$$' -fuzztime $(FUZZTIME) ./capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadState$$' -fuzztime $(FUZZTIME) ./capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRoutesJSON$$' -fuzztime $(FUZZTIME) ./capture/
 
 clean:
 	rm -rf bin
