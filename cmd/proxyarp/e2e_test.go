@@ -526,7 +526,9 @@ func TestE2EUplinkMissingAtStart(t *testing.T) {
 	t.Run("SIGTERM while still waiting for a missing uplink exits 0", func(t *testing.T) {
 		// A second daemon on an uplink that never appears: it never answers.
 		w := startDaemon(t, tp.host, bin, "serve", "--uplink", "nosuch0")
-		time.Sleep(time.Second)
+		for i := 0; i < 200 && w.running() && !strings.Contains(w.out.String(), "waiting for uplink"); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
 		if !w.running() {
 			t.Fatalf("proxyarp --uplink nosuch0 exited instead of waiting: %v", w.err)
 		}

@@ -206,6 +206,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Catch SIGINT and SIGTERM first: a stop asked for during start-up is
+	// a clean stop (exit 0), not the default kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	level := new(slog.LevelVar) // SIGHUP may change it
 	level.Set(cfg.logLevel)
 	log := newLogger(stderr, cfg.logFormat, level)
@@ -238,8 +242,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	src, err := routes.NewNetlinkSource(nil)
 	if err != nil {
