@@ -242,7 +242,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
 	}
 
-
 	src, err := routes.NewNetlinkSource(nil)
 	if err != nil {
 		return err
