@@ -88,6 +88,25 @@ func newRouteTable() (RouteTable, func(dev string) int) {
 	}
 }
 
+// parseTable returns the number of a routing table as ip(8) names it: main,
+// local, default or a number; any other name (from rt_tables) is taken as
+// some table other than main.
+func parseTable(v string) int {
+	switch v {
+	case "", "main":
+		return unix.RT_TABLE_MAIN
+	case "local":
+		return unix.RT_TABLE_LOCAL
+	case "default":
+		return unix.RT_TABLE_DEFAULT
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int(n)
+}
+
 // routeTypes are the route types `ip route` prints before the destination.
 var routeTypes = map[string]int{
 	"unicast":     unix.RTN_UNICAST,
@@ -292,20 +311,7 @@ func parseWords(ws []string, rt *routes.Route, nh *routes.Nexthop, hasDev *bool,
 			if err != nil {
 				return err
 			}
-			switch v {
-			case "main":
-				rt.Table = unix.RT_TABLE_MAIN
-			case "local":
-				rt.Table = unix.RT_TABLE_LOCAL
-			case "default":
-				rt.Table = unix.RT_TABLE_DEFAULT
-			default:
-				n, perr := strconv.ParseUint(v, 10, 32)
-				if perr != nil {
-					n = 0 // a named table of rt_tables: not main
-				}
-				rt.Table = int(n)
-			}
+			rt.Table = parseTable(v)
 		case w == "proto" && !inNexthop:
 			v, err := arg()
 			if err != nil {

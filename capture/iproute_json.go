@@ -143,19 +143,7 @@ func jsonRouteOf(raw json.RawMessage, devIndex func(string) int) (routes.Route, 
 		return routes.Route{}, err
 	}
 	rt.Dst = dst
-	switch v := string(jr.Table); v {
-	case "", "main":
-	case "local":
-		rt.Table = unix.RT_TABLE_LOCAL
-	case "default":
-		rt.Table = unix.RT_TABLE_DEFAULT
-	default:
-		n, perr := strconv.ParseUint(v, 10, 32)
-		if perr != nil {
-			n = 0 // a named table of rt_tables: not main
-		}
-		rt.Table = int(n)
-	}
+	rt.Table = parseTable(string(jr.Table))
 	if v := string(jr.Protocol); v != "" {
 		if p, ok := routeProtos[v]; ok {
 			rt.Protocol = p
