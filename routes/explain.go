@@ -17,9 +17,11 @@ type Reason int
 const (
 	// ReasonOwned: the address is answered for.
 	ReasonOwned Reason = iota + 1
-	// ReasonNoRoute: no /32 route to the address in the main table.
+	// ReasonNoRoute: no host route to the address in the main table (/32
+	// for IPv4, /128 for IPv6), or the address is neither IPv4 nor IPv6
+	// (the zero Addr, an IPv4-mapped IPv6 address).
 	ReasonNoRoute
-	// ReasonNotUnicast: a lowest-metric /32 route is a blackhole,
+	// ReasonNotUnicast: a lowest-metric host route is a blackhole,
 	// unreachable, prohibit or another non-unicast type.
 	ReasonNotUnicast
 	// ReasonUnknownLink: a lowest-metric route has no device, or one the
@@ -73,7 +75,7 @@ type Verdict struct {
 	// Dev names the interface(s) of the lowest-metric routes, comma
 	// separated, or the offending one when Reason is about a link.
 	Dev string
-	// Metric is the lowest metric among the address's /32 routes.
+	// Metric is the lowest metric among the address's host routes.
 	Metric int
 }
 
@@ -99,22 +101,26 @@ type Rule struct {
 // the rule is written down, and it is pure.
 //
 // routes are the candidate routes to addr: routes of other tables or other
-// destinations than addr/32 are ignored, so passing every route is correct,
-// just slower. links maps ifindex to link; local says whether addr is a host
-// address.
+// destinations than addr/32 (IPv4) or addr/128 (IPv6) are ignored, so
+// passing every route is correct, just slower. links maps ifindex to link;
+// local says whether addr is a host address.
 //
-// The address is owned when the main table has a /32 route to it, every
+// IPv4 and IPv6 follow the same rule: the address is owned when the main
+// table has a /32 (IPv4) or /128 (IPv6) route to it, every
 // route with the lowest metric is unicast and every nexthop of those leaves
 // through a known link that is up, has carrier, is neither dead nor
 // linkdown, and matches a guest glob (or the route carries ProtoProxyarp:
 // proxyarp's Manager installed it for a guest, whatever the device's name);
 // when it is not local; and when it is inside Allow (if Allow is not
-// empty). Gateways do not matter.
+// empty). Gateways do not matter. An IPv4-mapped IPv6 address is never
+// owned (ReasonNoRoute), even with a /128 route: unmap it to ask about the
+// IPv4 address. An IPv6 zone is ignored.
 func (r Rule) Explain(addr netip.Addr, routes []Route, links map[int]Link, local bool) Verdict {
-	if !addr.Is4() {
+	if !addr.Is4() && (!addr.Is6() || addr.Is4In6()) {
 		return Verdict{Reason: ReasonNoRoute}
 	}
-	dst := netip.PrefixFrom(addr, 32)
+	addr = addr.WithZone("")
+	dst := netip.PrefixFrom(addr, hostBits(addr))
 	best, found := 0, false
 	for i := range routes {
 		rt := &routes[i]

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -52,7 +53,16 @@ func (g gwRoutes) add(r Route, replace bool) bool {
 			return true
 		}
 	}
-	if !hasGateway(r) || slices.ContainsFunc(old, func(o Route) bool { return sameRoute(o, r) }) {
+	if !hasGateway(r) {
+		return false
+	}
+	if r.Dst.Addr().Is6() {
+		// Siblings of an IPv6 multipath route (see mirror).
+		rs, changed := addRoute6(old, cloneRoute(r))
+		g.set(r.Dst, rs)
+		return changed
+	}
+	if slices.ContainsFunc(old, func(o Route) bool { return sameRoute(o, r) }) {
 		return false
 	}
 	g.set(r.Dst, append(slices.Clone(old), cloneRoute(r)))
@@ -65,6 +75,13 @@ func (g gwRoutes) del(del Route) bool {
 		return false
 	}
 	old := g[del.Dst]
+	if del.Dst.Addr().Is6() {
+		rs, ok := delRoute6(old, del)
+		if ok {
+			g.set(del.Dst, rs)
+		}
+		return ok
+	}
 	i := slices.IndexFunc(old, func(r Route) bool { return delMatches(del, r) })
 	if i < 0 {
 		return false
@@ -110,9 +127,11 @@ func cloneRoute(r Route) Route {
 }
 
 // gateways returns the gateways of the routes via the link named uplink
-// (every link of that name, should the mirror know several).
-func (g gwRoutes) gateways(links map[int]Link, uplink string) map[uint32]struct{} {
-	out := make(map[uint32]struct{})
+// (every link of that name, should the mirror know several), IPv4 and
+// IPv6 (link-local ones included, without zone). An IPv4 route may have an
+// IPv6 gateway (RTA_VIA): it counts as an IPv6 gateway.
+func (g gwRoutes) gateways(links map[int]Link, uplink string) map[addrKey]struct{} {
+	out := make(map[addrKey]struct{})
 	if uplink == "" {
 		return out
 	}
@@ -123,7 +142,7 @@ func (g gwRoutes) gateways(links map[int]Link, uplink string) map[uint32]struct{
 					continue
 				}
 				if l, ok := links[nh.LinkIndex]; ok && l.Name == uplink {
-					if k, ok := key(nh.Gw); ok {
+					if k, ok := keyOf(nh.Gw); ok {
 						out[k] = struct{}{}
 					}
 				}
@@ -154,7 +173,7 @@ func (m *mirror) applyGateways(ev Event) bool {
 }
 
 // sameKeys reports whether a and b hold the same keys.
-func sameKeys(a, b map[uint32]struct{}) bool {
+func sameKeys(a, b map[addrKey]struct{}) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -166,14 +185,14 @@ func sameKeys(a, b map[uint32]struct{}) bool {
 	return true
 }
 
-func keyList(m map[uint32]struct{}) string {
+func keyList(m map[addrKey]struct{}) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	addrs := sortedAddrs(m)
-	s := make([]string, len(addrs))
-	for i, a := range addrs {
-		s[i] = a.String()
+	keys := slices.SortedFunc(maps.Keys(m), compareKeys)
+	s := make([]string, len(keys))
+	for i, k := range keys {
+		s[i] = k.addr().String()
 	}
 	return strings.Join(s, ",")
 }

@@ -5,27 +5,38 @@ import (
 )
 
 // mirror is the Watcher's copy of the kernel state that the rule needs:
-// all links, all IPv4 host addresses, and the /32 routes of the main table
-// (of every type), indexed by destination and by outgoing link so that an
-// event only touches the addresses it can affect.
+// all links, all host addresses, and the host routes of the main table (of
+// every type): /32 for IPv4, /128 for IPv6, indexed by destination and by
+// outgoing link so that an event only touches the addresses it can affect.
+//
+// Both families follow the same rules, with one difference the kernel
+// makes: the nexthops of an IPv6 multipath route are separate routes
+// (siblings) inside the kernel, and depending on the kernel version and
+// the operation its events report them one at a time or together
+// (RTA_MULTIPATH), while its dumps report them together. The mirror keeps
+// each IPv6 destination's siblings of one metric as one multipath route,
+// as the dump does: an added route of the same destination, table and
+// metric is merged into it (see addRoute6) and a deleted one takes only
+// its own nexthops out (see delRoute6). IPv4 multipath routes are one
+// route in the kernel too, and are always reported whole.
 //
 // mirror is not safe for concurrent use; the Watcher's goroutine owns it.
 type mirror struct {
 	links  map[int]Link
 	addrs  map[Addr]struct{}
-	local  map[uint32]int // host address -> number of (link, prefix) carrying it
-	routes map[uint32][]Route
-	byLink map[int]map[uint32]struct{} // ifindex -> destinations with a nexthop there
-	gw     gwRoutes                    // main-table routes via a gateway, any prefix (gateway.go)
+	local  map[addrKey]int // host address -> number of (link, prefix) carrying it
+	routes map[addrKey][]Route
+	byLink map[int]map[addrKey]struct{} // ifindex -> destinations with a nexthop there
+	gw     gwRoutes                     // main-table routes via a gateway, any prefix (gateway.go)
 }
 
 func newMirror() *mirror {
 	return &mirror{
 		links:  make(map[int]Link),
 		addrs:  make(map[Addr]struct{}),
-		local:  make(map[uint32]int),
-		routes: make(map[uint32][]Route),
-		byLink: make(map[int]map[uint32]struct{}),
+		local:  make(map[addrKey]int),
+		routes: make(map[addrKey][]Route),
+		byLink: make(map[int]map[addrKey]struct{}),
 		gw:     make(gwRoutes),
 	}
 }
@@ -61,18 +72,21 @@ func (m *mirror) sink() dumpSink {
 }
 
 // isLocal reports whether k is a host address.
-func (m *mirror) isLocal(k uint32) bool { return m.local[k] > 0 }
+func (m *mirror) isLocal(k addrKey) bool { return m.local[k] > 0 }
 
-// hostRoute reports whether r is one the mirror keeps, and its key.
-func hostRoute(r Route) (uint32, bool) {
-	if r.Table != tableMain || r.Dst.Bits() != 32 {
-		return 0, false
+// hostRoute reports whether r is one the mirror keeps (a main-table /32
+// to an IPv4 address or /128 to an IPv6 address that is not IPv4-mapped),
+// and its key.
+func hostRoute(r Route) (addrKey, bool) {
+	if r.Table != tableMain || !r.Dst.IsValid() || r.Dst.Bits() != hostBits(r.Dst.Addr()) {
+		return addrKey{}, false
 	}
-	return key(r.Dst.Addr())
+	return keyOf(r.Dst.Addr())
 }
 
-// sameKey reports whether a and b have the kernel's identity of an IPv4
-// route alias in one table: destination, table, tos and priority.
+// sameKey reports whether a and b have the kernel's identity of a route
+// alias in one table: destination, table, tos and priority (IPv6 routes
+// have no tos: it is always zero).
 func sameKey(a, b Route) bool {
 	return a.Dst == b.Dst && a.Table == b.Table && a.Tos == b.Tos && a.Priority == b.Priority
 }
@@ -146,7 +160,7 @@ func (m *mirror) normalizeHop(nh *Nexthop) {
 }
 
 // setRoutes stores the routes of destination k and keeps byLink in step.
-func (m *mirror) setRoutes(k uint32, rs []Route) {
+func (m *mirror) setRoutes(k addrKey, rs []Route) {
 	for _, r := range m.routes[k] {
 		for _, nh := range r.Nexthops {
 			if set := m.byLink[nh.LinkIndex]; set != nil {
@@ -166,7 +180,7 @@ func (m *mirror) setRoutes(k uint32, rs []Route) {
 		for _, nh := range r.Nexthops {
 			set := m.byLink[nh.LinkIndex]
 			if set == nil {
-				set = make(map[uint32]struct{})
+				set = make(map[addrKey]struct{})
 				m.byLink[nh.LinkIndex] = set
 			}
 			set[k] = struct{}{}
@@ -179,11 +193,12 @@ func (m *mirror) setRoutes(k uint32, rs []Route) {
 // kernel's NLM_F_REPLACE does (routes appended after it stay); without, or
 // when there is none, it is added at the end unless the very same route is
 // already there (events that arrived during a dump may repeat what the dump
-// saw). It returns the affected destination.
-func (m *mirror) addRoute(r Route, replace bool) (uint32, bool) {
+// saw). IPv6 routes are merged with their siblings (see addRoute6). It
+// returns the affected destination.
+func (m *mirror) addRoute(r Route, replace bool) (addrKey, bool) {
 	k, ok := hostRoute(r)
 	if !ok {
-		return 0, false
+		return addrKey{}, false
 	}
 	old := m.routes[k]
 	if len(old) == 0 && len(r.Nexthops) == 1 {
@@ -205,11 +220,46 @@ func (m *mirror) addRoute(r Route, replace bool) (uint32, bool) {
 			return k, true
 		}
 	}
+	if !k.is4() {
+		if rs, changed := addRoute6(old, r); changed {
+			m.setRoutes(k, rs)
+		}
+		return k, true
+	}
 	if slices.ContainsFunc(old, func(o Route) bool { return sameRoute(o, r) }) {
 		return k, true
 	}
 	m.setRoutes(k, append(slices.Clone(old), r))
 	return k, true
+}
+
+// addRoute6 returns old with the IPv6 route r added without
+// NLM_F_REPLACE: merged into the route of the same destination, table,
+// metric and type, whose siblings r's nexthops are (those it already has
+// are not repeated), or else appended. It reports whether anything
+// changed. old is not modified; r's nexthops are kept when r is appended.
+func addRoute6(old []Route, r Route) ([]Route, bool) {
+	i := slices.IndexFunc(old, func(o Route) bool { return sameKey(o, r) && o.Type == r.Type })
+	if i < 0 || len(r.Nexthops) == 0 {
+		if slices.ContainsFunc(old, func(o Route) bool { return sameRoute(o, r) }) {
+			return old, false
+		}
+		return append(slices.Clone(old), r), true
+	}
+	merged := old[i]
+	hops := merged.Nexthops
+	for _, nh := range r.Nexthops {
+		if !slices.ContainsFunc(hops, func(o Nexthop) bool { return o.LinkIndex == nh.LinkIndex && o.Gw == nh.Gw }) {
+			hops = append(slices.Clone(hops), nh)
+		}
+	}
+	if len(hops) == len(merged.Nexthops) {
+		return old, false
+	}
+	merged.Nexthops = hops
+	rs := slices.Clone(old)
+	rs[i] = merged
+	return rs, true
 }
 
 // routeWithHop holds a destination's only route and its only nexthop in
@@ -221,20 +271,70 @@ type routeWithHop struct {
 }
 
 // delRoute applies an RTM_DELROUTE: it removes the first route that del
-// designates (see delMatches). It returns the affected destination.
-func (m *mirror) delRoute(del Route) (uint32, bool) {
+// designates (see delMatches), or for IPv6 the nexthops it designates (see
+// delRoute6). It returns the affected destination.
+func (m *mirror) delRoute(del Route) (addrKey, bool) {
 	k, ok := hostRoute(del)
 	if !ok {
-		return 0, false
+		return addrKey{}, false
 	}
 	old := m.routes[k]
-	i := slices.IndexFunc(old, func(r Route) bool { return delMatches(del, r) })
-	if i < 0 {
-		return 0, false
+	var rs []Route
+	if k.is4() {
+		i := slices.IndexFunc(old, func(r Route) bool { return delMatches(del, r) })
+		if i < 0 {
+			return addrKey{}, false
+		}
+		rs = slices.Delete(slices.Clone(old), i, i+1)
+	} else if rs, ok = delRoute6(old, del); !ok {
+		return addrKey{}, false
 	}
-	rs := slices.Delete(slices.Clone(old), i, i+1)
 	m.setRoutes(k, rs)
 	return k, true
+}
+
+// delRoute6 returns old without what the IPv6 delete del designates, and
+// whether it designates anything: the first route of the same destination,
+// table, metric (and type and protocol, when given) that has every nexthop
+// del names. Those nexthops are taken out of it (a sibling deleted alone),
+// and the route goes with its last nexthop, or whole when del names none.
+// old is not modified.
+func delRoute6(old []Route, del Route) ([]Route, bool) {
+	var want []Nexthop
+	for _, nh := range del.Nexthops {
+		if nh.LinkIndex != 0 || nh.Gw.IsValid() {
+			want = append(want, nh)
+		}
+	}
+	hopMatches := func(nh, w Nexthop) bool {
+		return (w.LinkIndex == 0 || nh.LinkIndex == w.LinkIndex) && (!w.Gw.IsValid() || nh.Gw == w.Gw)
+	}
+	i := slices.IndexFunc(old, func(r Route) bool {
+		if !sameKey(del, r) || (del.Type != 0 && del.Type != r.Type) || (del.Protocol != 0 && del.Protocol != r.Protocol) {
+			return false
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(r.Nexthops, func(nh Nexthop) bool { return hopMatches(nh, w) }) {
+				return false
+			}
+		}
+		return true
+	})
+	if i < 0 {
+		return nil, false
+	}
+	rs := slices.Clone(old)
+	var hops []Nexthop
+	if len(want) > 0 {
+		hops = slices.DeleteFunc(slices.Clone(rs[i].Nexthops), func(nh Nexthop) bool {
+			return slices.ContainsFunc(want, func(w Nexthop) bool { return hopMatches(nh, w) })
+		})
+	}
+	if len(hops) == 0 {
+		return slices.Delete(rs, i, i+1), true
+	}
+	rs[i].Nexthops = hops
+	return rs, true
 }
 
 // updateLink applies an RTM_NEWLINK and returns the destinations whose
@@ -245,13 +345,13 @@ func (m *mirror) delRoute(del Route) (uint32, bool) {
 // hops of multipath routes dead, and drop multipath routes whose hops are
 // all dead (the kernel removes those too). Carrier changes only flip the
 // nexthops' linkdown flag, which is recomputed here.
-func (m *mirror) updateLink(l Link) []uint32 {
+func (m *mirror) updateLink(l Link) []addrKey {
 	old, known := m.links[l.Index]
 	m.links[l.Index] = l
 	if known && old == l && l.Up {
 		return nil
 	}
-	var affected []uint32
+	var affected []addrKey
 	for k := range m.byLink[l.Index] {
 		affected = append(affected, k)
 	}
@@ -289,7 +389,7 @@ func routeGone(r Route, idx int, deleted bool) bool {
 // delLink applies an RTM_DELLINK: the link, its addresses and every route
 // through it (multipath included) are gone. It returns the destinations
 // whose verdict may have changed, and the host addresses that changed.
-func (m *mirror) delLink(idx int) (affected, localChanged []uint32) {
+func (m *mirror) delLink(idx int) (affected, localChanged []addrKey) {
 	delete(m.links, idx)
 	for a := range m.addrs {
 		if a.LinkIndex == idx {
@@ -314,11 +414,12 @@ func (m *mirror) delLink(idx int) (affected, localChanged []uint32) {
 }
 
 // addAddr records a host address. It returns its key and whether the
-// address just became local.
-func (m *mirror) addAddr(a Addr) (uint32, bool) {
-	k, ok := key(a.Prefix.Addr())
+// address just became local. IPv6 addresses count whatever their flags
+// (tentative, dadfailed, ...): see the package documentation.
+func (m *mirror) addAddr(a Addr) (addrKey, bool) {
+	k, ok := keyOf(a.Prefix.Addr())
 	if !ok {
-		return 0, false
+		return addrKey{}, false
 	}
 	if _, dup := m.addrs[a]; dup {
 		return k, false
@@ -330,10 +431,10 @@ func (m *mirror) addAddr(a Addr) (uint32, bool) {
 
 // delAddr forgets a host address. It returns its key and whether the
 // address just stopped being local.
-func (m *mirror) delAddr(a Addr) (uint32, bool) {
-	k, ok := key(a.Prefix.Addr())
+func (m *mirror) delAddr(a Addr) (addrKey, bool) {
+	k, ok := keyOf(a.Prefix.Addr())
 	if !ok {
-		return 0, false
+		return addrKey{}, false
 	}
 	if _, there := m.addrs[a]; !there {
 		return k, false

@@ -68,7 +68,8 @@ func (s *NetlinkSource) Close() error {
 	return nil
 }
 
-// Dump implements Source: links, IPv4 addresses, IPv4 main-table routes.
+// Dump implements Source: links, IPv4 and IPv6 addresses, IPv4 and IPv6
+// main-table routes.
 // An inconsistent dump returns an error wrapping ErrDumpInterrupted.
 func (s *NetlinkSource) Dump(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
@@ -115,36 +116,43 @@ func (s *NetlinkSource) dumpStream(ctx context.Context, sink dumpSink) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	addrs, err := s.h.AddrList(nil, netlink.FAMILY_V4)
+	// Every address counts, whatever its flags: an IPv6 address that is
+	// tentative (DAD under way) or dadfailed is still configured here.
+	addrs, err := s.h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return fmt.Errorf("list IPv4 addresses: %w", err)
+		return fmt.Errorf("list IPv4 and IPv6 addresses: %w", err)
 	}
 	for _, a := range addrs {
 		if a.IPNet == nil {
 			continue
 		}
-		if p, ok := convertPrefix(*a.IPNet); ok {
+		if p, ok := convertPrefixAny(*a.IPNet); ok {
 			sink.addr(Addr{LinkIndex: a.LinkIndex, Prefix: p})
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	var hops []Nexthop // reused from route to route
-	err = s.h.RouteListFilteredIter(netlink.FAMILY_V4,
-		&netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE,
-		func(r netlink.Route) bool {
-			rt, ok := convertRouteInto(r, hops[:0])
-			if ok {
-				if cap(rt.Nexthops) > cap(hops) {
-					hops = rt.Nexthops
+	for _, fam := range []struct {
+		family int
+		name   string
+	}{{netlink.FAMILY_V4, "IPv4"}, {netlink.FAMILY_V6, "IPv6"}} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err = s.h.RouteListFilteredIter(fam.family,
+			&netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE,
+			func(r netlink.Route) bool {
+				rt, ok := convertRouteInto(r, hops[:0])
+				if ok {
+					if cap(rt.Nexthops) > cap(hops) {
+						hops = rt.Nexthops
+					}
+					sink.route(rt)
 				}
-				sink.route(rt)
-			}
-			return true
-		})
-	if err != nil {
-		return fmt.Errorf("list IPv4 routes of the main table: %w", err)
+				return true
+			})
+		if err != nil {
+			return fmt.Errorf("list %s routes of the main table: %w", fam.name, err)
+		}
 	}
 	return nil
 }
@@ -378,7 +386,7 @@ func linkEvent(u netlink.LinkUpdate) (Event, bool) {
 }
 
 func addrEvent(u netlink.AddrUpdate) (Event, bool) {
-	p, ok := convertPrefix(u.LinkAddress)
+	p, ok := convertPrefixAny(u.LinkAddress)
 	if !ok {
 		return Event{}, false
 	}
@@ -417,6 +425,28 @@ func convertPrefix(n net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(ip, ones), true
 }
 
+// convertPrefixAny converts an IPv4 or IPv6 net.IPNet. An IPv4 prefix
+// (32-bit mask) is unmapped from the 16-byte form netlink may hand out; an
+// IPv6 prefix (128-bit mask) stays IPv6, IPv4-mapped or not, so that it is
+// never taken for an IPv4 one.
+func convertPrefixAny(n net.IPNet) (netip.Prefix, bool) {
+	ones, bits := n.Mask.Size()
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	switch {
+	case bits == 32:
+		if ip = ip.Unmap(); !ip.Is4() {
+			return netip.Prefix{}, false
+		}
+	case bits == 128 && ip.BitLen() == 128:
+	default:
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(ip, ones), true
+}
+
 // convertIP converts a gateway; nil gives the zero Addr.
 func convertIP(ip net.IP) netip.Addr {
 	a, ok := netip.AddrFromSlice(ip)
@@ -426,22 +456,68 @@ func convertIP(ip net.IP) netip.Addr {
 	return a.Unmap()
 }
 
-// convertRoute converts an IPv4 route; it reports false for other families.
+// convertGw converts the gateway of a nexthop: gw (RTA_GATEWAY, of the
+// route's family: IPv4 unmapped when v6 is false, IPv6 kept as is when it
+// is true) or else via (RTA_VIA: an IPv4 route via an IPv6 next hop, such
+// as `ip route add default via inet6 fe80::1`). Neither gives the zero
+// Addr.
+func convertGw(gw net.IP, via netlink.Destination, v6 bool) netip.Addr {
+	if gw == nil {
+		if v, ok := via.(*netlink.Via); ok && v != nil {
+			a, ok := netip.AddrFromSlice(v.Addr)
+			if !ok {
+				return netip.Addr{}
+			}
+			if v.AddrFamily == netlink.FAMILY_V4 {
+				a = a.Unmap()
+			}
+			return a
+		}
+		return netip.Addr{}
+	}
+	a, ok := netip.AddrFromSlice(gw)
+	if !ok {
+		return netip.Addr{}
+	}
+	if !v6 {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// convertRoute converts an IPv4 or IPv6 route; it reports false for other
+// families and for cloned routes (IPv6 exceptions: PMTU, redirects), which
+// are a cache, not the routing table.
 func convertRoute(r netlink.Route) (Route, bool) {
 	return convertRouteInto(r, nil)
 }
 
 // convertRouteInto is convertRoute with the nexthops appended to hops.
 func convertRouteInto(r netlink.Route, hops []Nexthop) (Route, bool) {
-	if r.Family != 0 && r.Family != netlink.FAMILY_V4 {
+	if r.Flags&unix.RTM_F_CLONED != 0 {
+		return Route{}, false
+	}
+	var v6 bool
+	switch r.Family {
+	case netlink.FAMILY_V4:
+	case netlink.FAMILY_V6:
+		v6 = true
+	case 0:
+		// Family unknown: the destination's mask says.
+		v6 = r.Dst != nil && len(r.Dst.Mask) == net.IPv6len
+	default:
 		return Route{}, false
 	}
 	rt := Route{Table: r.Table, Type: r.Type, Priority: r.Priority, Tos: r.Tos, Protocol: int(r.Protocol)}
 	if r.Dst == nil {
-		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if v6 {
+			rt.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		} else {
+			rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		}
 	} else {
-		p, ok := convertPrefix(*r.Dst)
-		if !ok {
+		p, ok := convertPrefixAny(*r.Dst)
+		if !ok || p.Addr().Is6() != v6 {
 			return Route{}, false
 		}
 		rt.Dst = p
@@ -451,15 +527,15 @@ func convertRouteInto(r netlink.Route, hops []Nexthop) (Route, bool) {
 		for _, nh := range r.MultiPath {
 			rt.Nexthops = append(rt.Nexthops, Nexthop{
 				LinkIndex: nh.LinkIndex,
-				Gw:        convertIP(nh.Gw),
+				Gw:        convertGw(nh.Gw, nh.Via, v6),
 				LinkDown:  nh.Flags&unix.RTNH_F_LINKDOWN != 0,
 				Dead:      nh.Flags&unix.RTNH_F_DEAD != 0,
 			})
 		}
-	} else if r.LinkIndex != 0 || r.Gw != nil {
+	} else if r.LinkIndex != 0 || r.Gw != nil || r.Via != nil {
 		rt.Nexthops = append(hops, Nexthop{
 			LinkIndex: r.LinkIndex,
-			Gw:        convertIP(r.Gw),
+			Gw:        convertGw(r.Gw, r.Via, v6),
 			LinkDown:  r.Flags&unix.RTNH_F_LINKDOWN != 0,
 			Dead:      r.Flags&unix.RTNH_F_DEAD != 0,
 		})

@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,11 +41,15 @@ type Watcher struct {
 	MaxOwned int
 	// Log receives one line per state change; nil means slog.Default().
 	Log *slog.Logger
-	// OnChange, when set, is called after every change of an address's
-	// ownership, once the Set already reflects it: for gratuitous ARP and
-	// for recording the answer set. It runs on the watcher's goroutine:
-	// it must not block.
+	// OnChange, when set, is called after every change of an IPv4
+	// address's ownership, once the Set already reflects it: for
+	// gratuitous ARP and for recording the answer set. It runs on the
+	// watcher's goroutine: it must not block. IPv6 changes go to
+	// OnChange6 only, so that IPv4-only hooks never see them.
 	OnChange func(Change)
+	// OnChange6 is OnChange for IPv6 addresses (unsolicited neighbour
+	// advertisements). Same rules as OnChange.
+	OnChange6 func(Change)
 	// OnLink, when set, is called for every link event (update or
 	// deletion) after it was applied, so that others can re-check an
 	// interface without a netlink subscription of their own. It runs on the
@@ -69,12 +72,12 @@ type Watcher struct {
 	rule       Rule
 	log        *slog.Logger
 	m          *mirror
-	notAllowed map[uint32]struct{} // addresses logged as outside Allow
-	gw         map[uint32]struct{} // the uplink's gateways, as in the Set
+	notAllowed map[addrKey]struct{} // addresses logged as outside Allow
+	gw         map[addrKey]struct{} // the uplink's gateways, as in the Set
 	maxOwned   int
-	capped     map[uint32]struct{} // owned by the rule, refused by maxOwned
-	capLogged  bool                // the cap was logged since capped was last empty
-	gwDirty    bool                // an event may have changed the gateways
+	capped     map[addrKey]struct{} // owned by the rule, refused by maxOwned
+	capLogged  bool                 // the cap was logged since capped was last empty
+	gwDirty    bool                 // an event may have changed the gateways
 
 	// Tests may change these before Run.
 	minBackoff, maxBackoff time.Duration
@@ -271,9 +274,9 @@ func (w *Watcher) setup() {
 		w.maxOwned = DefaultMaxOwned
 	}
 	w.m = newMirror()
-	w.notAllowed = make(map[uint32]struct{})
-	w.gw = make(map[uint32]struct{})
-	w.capped = make(map[uint32]struct{})
+	w.notAllowed = make(map[addrKey]struct{})
+	w.gw = make(map[addrKey]struct{})
+	w.capped = make(map[addrKey]struct{})
 }
 
 // backoff returns the delay before attempt n (n >= 1) after a failure:
@@ -480,19 +483,15 @@ func (w *Watcher) reevaluateAll() {
 func (w *Watcher) recompute(why string, start time.Time) {
 	w.updateGatewayKeys()
 	oldOwned := w.Set.ownedKeys()
-	owned := make(map[uint32]struct{}, len(oldOwned))
-	local := make(map[uint32]struct{}, len(w.m.local))
+	owned := newAddrSet(len(oldOwned.v4))
+	local := newAddrSet(len(w.m.local))
 	for k := range w.m.local {
-		local[k] = struct{}{}
-	}
-	gw := make(map[uint32]struct{}, len(w.gw))
-	for k := range w.gw {
-		gw[k] = struct{}{}
+		local.add(k)
 	}
 	oldNotAllowed := w.notAllowed
-	w.notAllowed = make(map[uint32]struct{})
+	w.notAllowed = make(map[addrKey]struct{})
 	oldCapped := w.capped
-	w.capped = make(map[uint32]struct{})
+	w.capped = make(map[addrKey]struct{})
 
 	logged, unlogged := 0, 0
 	logChange := func(f func()) {
@@ -512,8 +511,8 @@ func (w *Watcher) recompute(why string, start time.Time) {
 		v := w.verdict(k)
 		switch v.Reason {
 		case ReasonOwned:
-			if _, was := oldOwned[k]; was && w.room(len(owned)) {
-				owned[k] = struct{}{}
+			if was := oldOwned.has(k); was && w.room(owned.len()) {
+				owned.add(k)
 			} else if was {
 				w.capped[k] = struct{}{}
 			} else {
@@ -527,47 +526,58 @@ func (w *Watcher) recompute(why string, start time.Time) {
 		}
 	}
 	// Which ones the cap refuses does not depend on map order.
-	slices.SortFunc(fresh, func(a, b keyVerdict) int { return cmp.Compare(a.k, b.k) })
+	slices.SortFunc(fresh, func(a, b keyVerdict) int { return compareKeys(a.k, b.k) })
 	admitted := fresh[:0] // filtered in place
 	for _, f := range fresh {
-		if !w.room(len(owned)) {
+		if !w.room(owned.len()) {
 			w.capped[f.k] = struct{}{}
 			continue
 		}
-		owned[f.k] = struct{}{}
+		owned.add(f.k)
 		logChange(func() { w.logOwned(f.k, f.v) })
 		admitted = append(admitted, f)
 	}
-	for k := range oldOwned {
-		if _, is := owned[k]; !is {
+	for k := range oldOwned.all() {
+		if !owned.has(k) {
 			v := w.verdict(k)
 			logChange(func() { w.logNotOwned(k, v) })
 			gone = append(gone, keyVerdict{k, v})
 		}
 	}
-	w.Set.replace(owned, local, gw)
+	w.Set.replace(owned, local, w.gw)
 	if len(oldCapped) == 0 {
 		w.capLogged = false
 	}
 	w.noteCapped()
-	if w.OnChange != nil {
+	if w.OnChange != nil || w.OnChange6 != nil {
 		startup := why == "start"
 		for _, f := range admitted {
-			w.OnChange(Change{Addr: addrOf(f.k), Owned: true, Verdict: f.v, Startup: startup})
+			w.notify(Change{Addr: f.k.addr(), Owned: true, Verdict: f.v, Startup: startup})
 		}
 		for _, f := range gone {
-			w.OnChange(Change{Addr: addrOf(f.k), Owned: false, Verdict: f.v, Startup: startup})
+			w.notify(Change{Addr: f.k.addr(), Owned: false, Verdict: f.v, Startup: startup})
 		}
 	}
 	if unlogged > 0 {
 		w.log.Info("more ownership changes not logged individually", "changes", unlogged)
 	}
-	w.log.Info("resync done", "owned", len(owned), "why", why, "duration", time.Since(start))
+	w.log.Info("resync done", "owned", len(owned.v4), "owned6", len(owned.v6), "why", why, "duration", time.Since(start))
+}
+
+// notify calls OnChange or OnChange6, by the family of c.Addr.
+func (w *Watcher) notify(c Change) {
+	if c.Addr.Is4() {
+		if w.OnChange != nil {
+			w.OnChange(c)
+		}
+	} else if w.OnChange6 != nil {
+		w.OnChange6(c)
+	}
 }
 
 // keyVerdict is an address's key with its verdict.
 type keyVerdict struct {
-	k uint32
+	k addrKey
 	v Verdict
 }
 
@@ -592,13 +602,13 @@ func (w *Watcher) noteCapped() {
 // updateGatewayKeys recomputes the uplink's gateways from the mirror and
 // returns the addresses that became or stopped being one (nil when the set
 // did not change). It does not touch the Set.
-func (w *Watcher) updateGatewayKeys() []uint32 {
+func (w *Watcher) updateGatewayKeys() []addrKey {
 	w.gwDirty = false
 	gw := w.m.gw.gateways(w.m.links, w.rule.Uplink)
 	if sameKeys(gw, w.gw) {
 		return nil
 	}
-	var diff []uint32
+	var diff []addrKey
 	for k := range gw {
 		if _, ok := w.gw[k]; !ok {
 			diff = append(diff, k)
@@ -616,8 +626,8 @@ func (w *Watcher) updateGatewayKeys() []uint32 {
 
 // verdict runs the rule for one destination of the mirror; an uplink
 // gateway the rule would own is not.
-func (w *Watcher) verdict(k uint32) Verdict {
-	v := w.rule.Explain(addrOf(k), w.m.routes[k], w.m.links, w.m.isLocal(k))
+func (w *Watcher) verdict(k addrKey) Verdict {
+	v := w.rule.Explain(k.addr(), w.m.routes[k], w.m.links, w.m.isLocal(k))
 	if _, gw := w.gw[k]; gw && v.Owned() {
 		v.Reason = ReasonUplinkGateway
 	}
@@ -627,7 +637,7 @@ func (w *Watcher) verdict(k uint32) Verdict {
 // applyMirror applies ev to the mirror only. It returns the destinations
 // whose verdict may have changed and the host addresses that appeared or
 // disappeared.
-func (w *Watcher) applyMirror(ev Event) (affected, localChanged []uint32) {
+func (w *Watcher) applyMirror(ev Event) (affected, localChanged []addrKey) {
 	if w.m.applyGateways(ev) {
 		w.gwDirty = true
 	}
@@ -666,11 +676,7 @@ func (w *Watcher) apply(ev Event) {
 	if !w.gwDirty {
 		// No route with a gateway and no link changed: same gateways.
 	} else if gwChanged := w.updateGatewayKeys(); gwChanged != nil {
-		gw := make(map[uint32]struct{}, len(w.gw))
-		for k := range w.gw {
-			gw[k] = struct{}{}
-		}
-		w.Set.setGateways(gw)
+		w.Set.setGateways(w.gw)
 		affected = append(affected, gwChanged...)
 	}
 	for _, k := range localChanged {
@@ -683,7 +689,7 @@ func (w *Watcher) apply(ev Event) {
 }
 
 // reevaluate recomputes one address, updates the Set and logs a change.
-func (w *Watcher) reevaluate(k uint32) {
+func (w *Watcher) reevaluate(k addrKey) {
 	v := w.verdict(k)
 	was := w.Set.isOwned(k)
 	own := v.Owned()
@@ -691,7 +697,7 @@ func (w *Watcher) reevaluate(k uint32) {
 		delete(w.capped, k)
 		w.noteCapped()
 	}
-	if own && !was && !w.room(w.Set.Len()) {
+	if own && !was && !w.room(w.Set.lenAll()) {
 		if _, capped := w.capped[k]; !capped {
 			w.capped[k] = struct{}{}
 			w.noteCapped()
@@ -709,9 +715,7 @@ func (w *Watcher) reevaluate(k uint32) {
 		} else {
 			w.logNotOwned(k, v)
 		}
-		if w.OnChange != nil {
-			w.OnChange(Change{Addr: addrOf(k), Owned: own, Verdict: v})
-		}
+		w.notify(Change{Addr: k.addr(), Owned: own, Verdict: v})
 		if !own {
 			w.admitCapped()
 		}
@@ -728,12 +732,12 @@ func (w *Watcher) reevaluate(k uint32) {
 
 // admitCapped owns one refused address, if any, now that there is room.
 func (w *Watcher) admitCapped() {
-	if len(w.capped) == 0 || !w.room(w.Set.Len()) {
+	if len(w.capped) == 0 || !w.room(w.Set.lenAll()) {
 		return
 	}
-	next, first := uint32(0), true
+	next, first := addrKey{}, true
 	for k := range w.capped {
-		if first || k < next {
+		if first || compareKeys(k, next) < 0 {
 			next, first = k, false
 		}
 	}
@@ -753,18 +757,18 @@ func prefixString(ps []netip.Prefix) string {
 	return strings.Join(s, ",")
 }
 
-func (w *Watcher) logOwned(k uint32, v Verdict) {
-	w.log.Info("address owned", "ip", addrOf(k), "dev", v.Dev, "metric", v.Metric)
+func (w *Watcher) logOwned(k addrKey, v Verdict) {
+	w.log.Info("address owned", "ip", k.addr(), "dev", v.Dev, "metric", v.Metric)
 }
 
-func (w *Watcher) logNotOwned(k uint32, v Verdict) {
+func (w *Watcher) logNotOwned(k addrKey, v Verdict) {
 	if v.Dev != "" {
-		w.log.Info("address no longer owned", "ip", addrOf(k), "reason", v.Reason.String(), "dev", v.Dev)
+		w.log.Info("address no longer owned", "ip", k.addr(), "reason", v.Reason.String(), "dev", v.Dev)
 		return
 	}
-	w.log.Info("address no longer owned", "ip", addrOf(k), "reason", v.Reason.String())
+	w.log.Info("address no longer owned", "ip", k.addr(), "reason", v.Reason.String())
 }
 
-func (w *Watcher) logNotAllowed(k uint32, v Verdict) {
-	w.log.Info("routed to guest but outside --allow, not answered", "ip", addrOf(k), "dev", v.Dev)
+func (w *Watcher) logNotAllowed(k addrKey, v Verdict) {
+	w.log.Info("routed to guest but outside --allow, not answered", "ip", k.addr(), "dev", v.Dev)
 }

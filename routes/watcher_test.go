@@ -351,7 +351,7 @@ func TestWatcherResyncsAfterLostEvents(t *testing.T) {
 	// Map iteration makes the order of per-address lines random: compare
 	// as a set, but the loss first and the summary last.
 	wantFirst := "netlink events lost, resyncing err=Receive failed: no buffer space available"
-	wantLast := "resync done owned=2 why=events lost"
+	wantLast := "resync done owned=2 owned6=0 why=events lost"
 	wantMid := map[string]bool{
 		"address no longer owned ip=192.0.2.10 reason=no-route":           true,
 		"address no longer owned ip=192.0.2.11 reason=not-guest dev=eth9": true,
@@ -397,7 +397,7 @@ func TestWatcherLogsOneLinePerChange(t *testing.T) {
 		addRoute(host(addrC, 0, dev(idxVif2))),  // outside again: logged again
 	)
 	want := []string{
-		"resync done owned=0 why=start",
+		"resync done owned=0 owned6=0 why=start",
 		"address owned ip=192.0.2.10 dev=vif1.0 metric=0",
 		"routed to guest but outside --allow, not answered ip=198.51.100.20 dev=vif2.0",
 		"address no longer owned ip=192.0.2.10 reason=no-carrier dev=vif1.0",
