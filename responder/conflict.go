@@ -21,7 +21,11 @@ const maxConflictLog = 4096
 //     sender IP is owned but whose sender MAC is not the uplink's: someone
 //     else claims our guest's address;
 //   - an address probe (sender 0.0.0.0, RFC 5227) for an owned target:
-//     someone is about to take it.
+//     someone is about to take it;
+//   - the IPv6 twins: a Neighbor Solicitation whose source address is owned
+//     but whose link-layer address is not the uplink's, and a duplicate
+//     address detection probe (source ::, RFC 4862) for an owned target,
+//     whether dropped as Probe or answered (Config.DefendDAD).
 //
 // A live migration shows one: the old host's announcement (or the guest's
 // own, from its new place) before the route moves here. Unicast replies to
@@ -35,7 +39,7 @@ func Conflict(d Decision, set AnswerSet) (netip.Addr, bool) {
 	r := &d.Request
 	switch d.Reason {
 	case Probe:
-		if r.Op == arpOpRequest && set.Owned(r.TargetIP) {
+		if (r.Proto == ProtoNDP || r.Op == arpOpRequest) && set.Owned(r.TargetIP) {
 			return r.TargetIP, true
 		}
 		return netip.Addr{}, false
@@ -43,10 +47,13 @@ func Conflict(d Decision, set AnswerSet) (netip.Addr, bool) {
 	default:
 		return netip.Addr{}, false
 	}
+	if d.Reason == Answer && r.Proto == ProtoNDP && r.SenderIP.IsUnspecified() {
+		return r.TargetIP, true // a defended DAD probe: the target is owned
+	}
 	if r.SenderMAC == d.UplinkMAC || r.SenderMAC.IsZero() || r.SenderMAC.IsMulticast() {
 		return netip.Addr{}, false
 	}
-	if !r.SenderIP.Is4() || !set.Owned(r.SenderIP) {
+	if !r.SenderIP.IsValid() || r.SenderIP.IsUnspecified() || !set.Owned(r.SenderIP) {
 		return netip.Addr{}, false
 	}
 	return r.SenderIP, true
@@ -88,11 +95,13 @@ func (c *conflictLog) log(log *slog.Logger, addr netip.Addr, d Decision, now tim
 	c.last[addr] = now
 	what := "in use by another machine"
 	switch {
+	case d.Request.Proto == ProtoNDP && d.Request.SenderIP.IsUnspecified():
+		what = "probed for by another machine (IPv6 duplicate address detection)"
 	case d.Reason == Probe:
 		what = "probed for by another machine (RFC 5227)"
 	case d.Reason == Gratuitous:
 		what = "announced by another machine (gratuitous ARP; a live migration away from here shows one too)"
-	case d.Request.Op == arpOpReply:
+	case d.Request.Proto == ProtoARP && d.Request.Op == arpOpReply:
 		what = "claimed by another machine's ARP reply"
 	}
 	log.Warn("address conflict: owned address "+what, "ip", addr,

@@ -12,8 +12,10 @@ import (
 const (
 	ethHeaderLen = 14
 	arpLen       = 28
-	// ReplyLen is the length of every reply Decide's caller sends: the
-	// 42-byte Ethernet+ARP frame padded to the 60-byte Ethernet minimum.
+	// ReplyLen is the length of every ARP reply (and gratuitous ARP) Decide's
+	// caller sends: the 42-byte Ethernet+ARP frame padded to the 60-byte
+	// Ethernet minimum. NDP replies are NAReplyLen bytes; size buffers with
+	// MaxReplyLen.
 	ReplyLen = 60
 
 	etherTypeARP   = 0x0806
@@ -108,15 +110,37 @@ type Config struct {
 	// Allow, when not empty, limits answers to targets inside one of these
 	// prefixes.
 	Allow []netip.Prefix
+	// DefendDAD answers IPv6 duplicate address detection probes (Neighbor
+	// Solicitations from ::) for owned addresses, as the kernel's proxy_ndp
+	// does: a Neighbor Advertisement to all nodes (ff02::1) makes the
+	// prober give the address up. Off, such probes are dropped as Probe
+	// (and counted as conflicts), like ARP probes.
+	DefendDAD bool
 }
 
-// Request is the content of an ARP request, as parsed by Decide. Fields are
-// filled as far as parsing got: a Malformed frame may leave all of them zero.
+// Request is the content of an ARP request or an IPv6 Neighbor
+// Solicitation, as parsed by Decide. Fields are filled as far as parsing
+// got: a Malformed frame may leave all of them zero.
+//
+// For ARP (Proto ProtoARP) the fields are the ARP packet's. For NDP (Proto
+// ProtoNDP): Op is the ICMPv6 type (135 for a solicitation); SenderIP is the
+// IPv6 source (:: for a duplicate address detection probe), DstIP the IPv6
+// destination, TargetIP the solicitation's target; SenderMAC is the source
+// link-layer address option when present (SourceLLA), else the Ethernet
+// source, and is where the answer goes; TargetMAC stays zero.
 type Request struct {
 	EthDst, EthSrc       MAC
 	Op                   uint16
 	SenderMAC, TargetMAC MAC
 	SenderIP, TargetIP   netip.Addr
+	// Proto is the protocol of the frame, by its EtherType.
+	Proto Proto
+	// DstIP is the IPv6 destination of an NDP frame: the target itself or
+	// its solicited-node group when valid. Zero for ARP.
+	DstIP netip.Addr
+	// SourceLLA reports that the solicitation carried a source link-layer
+	// address option (NDP only).
+	SourceLLA bool
 }
 
 // Decision is the outcome of Decide for one frame.
@@ -131,7 +155,9 @@ type Decision struct {
 
 // Decide is the whole policy of the responder: given one received frame, the
 // interface it arrived on, the answer set and the configuration, it says
-// whether to answer and, if not, why. It is pure (no I/O, no clocks, no
+// whether to answer and, if not, why. It answers ARP requests and IPv6
+// Neighbor Solicitations (validated as RFC 4861 7.1.1 asks) for owned
+// addresses. It is pure (no I/O, no clocks, no
 // allocation), so the live responder, the tests and the pcap replay share
 // it and cannot disagree.
 //
@@ -147,6 +173,9 @@ func Decide(frame []byte, in Ingress, set AnswerSet, cfg *Config) Decision {
 	copy(r.EthSrc[:], frame[6:12])
 	switch binary.BigEndian.Uint16(frame[12:14]) {
 	case etherTypeARP:
+	case etherTypeIPv6:
+		decideNDP(&d, frame, in, set, cfg)
+		return d
 	case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ2:
 		d.Reason = VLANTagged
 		return d
@@ -190,19 +219,31 @@ func Decide(frame []byte, in Ingress, set AnswerSet, cfg *Config) Decision {
 		d.Reason = BadTargetIP
 	case r.SenderIP == r.TargetIP:
 		d.Reason = Gratuitous
-	case set.Local(r.TargetIP):
+	default:
+		decideTarget(&d, set, cfg)
+	}
+	return d
+}
+
+// decideTarget is the part of the policy shared by ARP and NDP: whose
+// address the well-formed request asks for.
+func decideTarget(d *Decision, set AnswerSet, cfg *Config) {
+	t := d.Request.TargetIP
+	switch {
+	case set.Local(t):
 		d.Reason = OwnAddress
-	case isGateway(set, r.TargetIP):
+	case isGateway(set, t):
 		d.Reason = UplinkGateway
-	case !cfg.allows(r.TargetIP):
+	case !cfg.allows(t):
 		d.Reason = OutsideAllow
-	case !set.Owned(r.TargetIP):
+	case !set.Owned(t):
 		d.Reason = NotOwned
 	default:
 		d.Reason = Answer
 	}
-	return d
 }
+
+func (c *Config) defendDAD() bool { return c != nil && c.DefendDAD }
 
 func (c *Config) allows(a netip.Addr) bool {
 	if c == nil || len(c.Allow) == 0 {
@@ -225,17 +266,29 @@ func martian(a netip.Addr) bool {
 }
 
 // AppendReply appends the reply to an answered request to b and returns the
-// extended slice: Ethernet from the uplink MAC to the requester's Ethernet
-// source, ARP op 2 with sender (uplink MAC, requested address) and target
-// (requester MAC, requester IP), zero-padded to ReplyLen bytes. It returns b
-// unchanged when d.Reason is not Answer. It does not allocate when b has
-// room for ReplyLen more bytes.
+// extended slice. It returns b unchanged when d.Reason is not Answer. It
+// does not allocate when b has room for MaxReplyLen more bytes.
+//
+// For ARP: Ethernet from the uplink MAC to the requester's Ethernet source,
+// ARP op 2 with sender (uplink MAC, requested address) and target
+// (requester MAC, requester IP), zero-padded to ReplyLen bytes.
+//
+// For NDP: a Neighbor Advertisement of NAReplyLen bytes from the target
+// address and the uplink MAC, hop limit 255, with a target link-layer
+// address option of the uplink MAC and Router and Override clear (RFC 4861
+// 7.2.8, a proxy's answer). To a solicitation: Solicited set, to the
+// solicitation's source address at its SenderMAC. To a duplicate address
+// detection probe (Config.DefendDAD): Solicited clear, to all nodes (ff02::1
+// at 33:33:00:00:00:01), RFC 4861 7.2.4.
 //
 // The reply is built from validated fields only, never by re-marshalling
 // the received bytes.
 func (d Decision) AppendReply(b []byte) []byte {
 	if d.Reason != Answer {
 		return b
+	}
+	if d.Request.Proto == ProtoNDP {
+		return d.appendNDPReply(b)
 	}
 	r := &d.Request
 	start := len(b)

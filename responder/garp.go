@@ -52,6 +52,25 @@ func AppendGratuitous(b []byte, mac MAC, addr netip.Addr) []byte {
 	return b
 }
 
+// AppendUnsolicitedNA appends an unsolicited Neighbor Advertisement of addr
+// by mac to b, the IPv6 twin of AppendGratuitous (RFC 4861 7.2.6): from addr
+// to all nodes (ff02::1, Ethernet 33:33:00:00:00:01), hop limit 255,
+// Override set so that neighbours replace the link-layer address they hold,
+// Solicited and Router clear, with a target link-layer address option of
+// mac; NAReplyLen bytes. It appends nothing when addr is not an IPv6
+// address. It does not allocate when b has room.
+//
+// It shares the hand-rolled encoder of AppendReply rather than going
+// through mdlayher/ndp (the tests check both agree), which keeps ndp and
+// what it imports (golang.org/x/text, for DNS search lists) out of the
+// binary.
+func AppendUnsolicitedNA(b []byte, mac MAC, addr netip.Addr) []byte {
+	if !addr.Is6() || addr.Is4In6() {
+		return b
+	}
+	return appendNA(b, mac, allNodesMAC, addr, allNodes, naFlagOverride)
+}
+
 // tokenBucket is a rate limiter over an explicit clock: Rate tokens per
 // second, holding at most Rate (a second's worth of burst).
 type tokenBucket struct {
