@@ -333,6 +333,11 @@ type naWant struct {
 // mdlayher/ndp, and its checksum with x/net/icmp.
 func checkNA(t *testing.T, f []byte, w naWant) {
 	t.Helper()
+	checkNAFor(t, f, w, guestIP6)
+}
+
+func checkNAFor(t *testing.T, f []byte, w naWant, target netip.Addr) {
+	t.Helper()
 	if len(f) != NAReplyLen {
 		t.Fatalf("NA is %d bytes, want %d", len(f), NAReplyLen)
 	}
@@ -355,7 +360,7 @@ func checkNA(t *testing.T, f []byte, w naWant) {
 	if err != nil {
 		t.Fatalf("ndp.ParseMessage: %v", err)
 	}
-	want := &ndp.NeighborAdvertisement{Solicited: w.solicited, Override: w.override, Router: w.route, TargetAddress: guestIP6,
+	want := &ndp.NeighborAdvertisement{Solicited: w.solicited, Override: w.override, Router: w.route, TargetAddress: target,
 		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: net.HardwareAddr(uplinkMAC[:])}}}
 	if diff := cmp.Diff(want, m, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("parsed NA (-want +got):\n%s", diff)
