@@ -195,34 +195,46 @@ func TestExplain(t *testing.T) {
 			want: Verdict{Reason: ReasonNoRoute},
 		},
 		{
-			name:   "an IPv6 address is never owned",
+			name:   "an IPv6 address is not owned by a route to an IPv4 one",
 			addr:   "2001:db8::1",
 			routes: []Route{host(a, 0, dev(idxVif1))},
 			want:   Verdict{Reason: ReasonNoRoute},
 		},
 	}
+	// Every case runs for IPv4 (/32 routes) and for its IPv6 twin (/128
+	// routes, see to6Addr): the rule is the same.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			globs := tt.guests
-			if globs == "" {
-				globs = DefaultGlobs
+		for _, v6 := range []bool{false, true} {
+			name := tt.name
+			if v6 {
+				name += " (IPv6)"
 			}
-			g, err := ParseGlobs(globs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.links == nil {
-				tt.links = links
-			}
-			if tt.addr == "" {
-				tt.addr = a
-			}
-			r := Rule{Guests: g, Allow: tt.allow}
-			got := r.Explain(mustAddr(tt.addr), tt.routes, tt.links, tt.local)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Explain (-want +got):\n%s", diff)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				globs := tt.guests
+				if globs == "" {
+					globs = DefaultGlobs
+				}
+				g, err := ParseGlobs(globs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.links == nil {
+					tt.links = links
+				}
+				if tt.addr == "" {
+					tt.addr = a
+				}
+				addr, routes, allow := mustAddr(tt.addr), tt.routes, tt.allow
+				if v6 {
+					addr, routes, allow = to6Addr(addr), to6Routes(routes), to6Prefixes(allow)
+				}
+				r := Rule{Guests: g, Allow: allow}
+				got := r.Explain(addr, routes, tt.links, tt.local)
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("Explain(%v) (-want +got):\n%s", addr, diff)
+				}
+			})
+		}
 	}
 }
 

@@ -54,10 +54,11 @@ func linkMap(ls ...Link) map[int]Link {
 
 func dev(idx int) Nexthop { return Nexthop{LinkIndex: idx} }
 
-// host returns a unicast /32 route in the main table.
+// host returns a unicast host route in the main table: /32 for an IPv4
+// address, /128 for an IPv6 one.
 func host(dst string, metric int, hops ...Nexthop) Route {
 	return Route{
-		Dst:      netip.PrefixFrom(mustAddr(dst), 32),
+		Dst:      netip.PrefixFrom(mustAddr(dst), hostBits(mustAddr(dst))),
 		Table:    unix.RT_TABLE_MAIN,
 		Type:     unix.RTN_UNICAST,
 		Priority: metric,

@@ -38,7 +38,17 @@ type step struct {
 	want   []netip.Addr
 }
 
-func TestWatcherEvents(t *testing.T) {
+// eventCase is a run of the watcher: an initial dump, then steps.
+type eventCase struct {
+	name   string
+	routes []Route // in the initial dump
+	allow  []netip.Prefix
+	steps  []step
+}
+
+// watcherEventCases are the IPv4 cases of TestWatcherEvents;
+// TestWatcherEvents6 runs their IPv6 twins.
+func watcherEventCases() []eventCase {
 	mp := func(dst string, metric int, idx ...int) Route {
 		var hops []Nexthop
 		for _, i := range idx {
@@ -46,12 +56,7 @@ func TestWatcherEvents(t *testing.T) {
 		}
 		return host(dst, metric, hops...)
 	}
-	tests := []struct {
-		name   string
-		routes []Route // in the initial dump
-		allow  []netip.Prefix
-		steps  []step
-	}{
+	return []eventCase{
 		{
 			name:   "the initial dump is reflected",
 			routes: []Route{host(addrA, 0, dev(idxVif1)), host(addrB, 0, dev(idxEth1))},
@@ -247,7 +252,10 @@ func TestWatcherEvents(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestWatcherEvents(t *testing.T) {
+	for _, tt := range watcherEventCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startWatcher(t, baseTruth(tt.routes...), func(w *Watcher, _ *fakeSource) { w.Allow = tt.allow })
 			for i, s := range tt.steps {
@@ -259,6 +267,9 @@ func TestWatcherEvents(t *testing.T) {
 					if !h.set.Owned(a) {
 						t.Errorf("step %d: Owned(%v) = false", i, a)
 					}
+				}
+				if got := h.set.Addrs6(); len(got) != 0 {
+					t.Errorf("step %d: owned IPv6 addresses %v, want none", i, got)
 				}
 			}
 		})
