@@ -243,16 +243,16 @@ func TestDecideNDPRequestFields(t *testing.T) {
 // The answer to the default solicitation, written out by hand field by
 // field; the checksum was computed independently (x/net/icmp).
 var wantNA = strings.Join([]string{
-	"0200000000fe", // Ethernet dst: the source link-layer address
-	"020000000001", // Ethernet src: the uplink
-	"86dd",         // EtherType IPv6
-	"60000000",     // version 6, class 0, flow 0
-	"0020",         // payload length 32
-	"3a",           // next header ICMPv6
-	"ff",           // hop limit 255
+	"0200000000fe",                     // Ethernet dst: the source link-layer address
+	"020000000001",                     // Ethernet src: the uplink
+	"86dd",                             // EtherType IPv6
+	"60000000",                         // version 6, class 0, flow 0
+	"0020",                             // payload length 32
+	"3a",                               // next header ICMPv6
+	"ff",                               // hop limit 255
 	"20010db8000000000000000000000002", // src: the target
 	"20010db80000000000000000000000fe", // dst: the solicitation's source
-	"88", "00", "CSUM", // type 136, code 0, checksum
+	"88", "00", "CSUM",                 // type 136, code 0, checksum
 	"40000000",                         // Solicited; Router and Override clear
 	"20010db8000000000000000000000002", // target
 	"0201", "020000000001",             // target link-layer address option: the uplink
