@@ -19,17 +19,20 @@ type Link struct {
 	Carrier bool
 }
 
-// Addr is an IPv4 address configured on a link of the host.
+// Addr is an IPv4 or IPv6 address configured on a link of the host.
 type Addr struct {
 	LinkIndex int
-	// Prefix is the address with its prefix length, e.g. 192.0.2.1/24.
+	// Prefix is the address with its prefix length, e.g. 192.0.2.1/24 or
+	// 2001:db8::1/64. An IPv4 address is in its 4-byte form (Is4).
 	Prefix netip.Prefix
 }
 
 // Nexthop is one way out of a route.
 type Nexthop struct {
 	LinkIndex int
-	// Gw is the gateway, the zero Addr when the route is direct.
+	// Gw is the gateway, the zero Addr when the route is direct. It is of
+	// the route's family, except for an IPv4 route via an IPv6 next hop
+	// (RTA_VIA); IPv6 gateways are often link-local, without zone.
 	Gw netip.Addr
 	// LinkDown is RTNH_F_LINKDOWN: the nexthop's link has no carrier.
 	LinkDown bool
@@ -38,16 +41,19 @@ type Nexthop struct {
 	Dead bool
 }
 
-// Route is an IPv4 route as the kernel reports it.
+// Route is an IPv4 or IPv6 route as the kernel reports it. Dst says the
+// family: an IPv4 prefix in its 4-byte form, or an IPv6 prefix.
 type Route struct {
 	Dst netip.Prefix
 	// Table is the routing table id; only unix.RT_TABLE_MAIN matters.
 	Table int
 	// Type is the route type: unix.RTN_UNICAST, RTN_BLACKHOLE, ...
 	Type int
-	// Priority is the metric; lower wins.
+	// Priority is the metric; lower wins. The kernel makes an IPv6 route's
+	// metric 0 into 1024.
 	Priority int
-	Tos      int
+	// Tos is the IPv4 tos; always 0 for IPv6.
+	Tos int
 	// Protocol is the route's originator (RTPROT_*, the `proto` of ip
 	// route): ProtoProxyarp for the routes proxyarp's Manager installs.
 	Protocol int
@@ -145,8 +151,9 @@ type Source interface {
 	// Subscribe starts delivering route, link and address events.
 	// The subscription ends when ctx is done or Close is called.
 	Subscribe(ctx context.Context) (Subscription, error)
-	// Dump reads the current links, IPv4 addresses and IPv4 main-table
-	// routes. It may fail with an error wrapping ErrDumpInterrupted.
+	// Dump reads the current links, IPv4 and IPv6 addresses and IPv4 and
+	// IPv6 main-table routes. It may fail with an error wrapping
+	// ErrDumpInterrupted.
 	Dump(ctx context.Context) (Snapshot, error)
 }
 
