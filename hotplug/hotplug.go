@@ -208,7 +208,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err e
 	m := &routes.Manager{Kernel: k, Log: deps.Log}
 
 	plugging := r.action == "online" || r.action == "add"
-	vifname, err := r.read("vifname")
+	vifname, ip, err := r.readVifnameIP()
 	if err != nil {
 		return err
 	}
@@ -222,10 +222,6 @@ func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err e
 			}
 		}
 		r.dev = vifname
-	}
-	ip, err := r.read("ip")
-	if err != nil {
-		return err
 	}
 	if ip == "" {
 		ip = r.vars["ip"]
@@ -263,14 +259,19 @@ func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err e
 	return nil
 }
 
-// read returns the value of key under XENBUS_PATH, or "" when it is not
-// there.
-func (r *run) read(key string) (string, error) {
-	v, err := r.store.Read(r.xbPath + "/" + key)
-	if errors.Is(err, xenstore.ErrNotFound) {
-		return "", nil
+// readVifnameIP returns the values of vifname and ip under XENBUS_PATH,
+// "" for a key that is not there. Both are asked for in one exchange with
+// xenstored, in vif-common.sh's order (vifname, then ip).
+func (r *run) readVifnameIP() (vifname, ip string, err error) {
+	vals, errs := xenstore.ReadAll(r.store, r.xbPath+"/vifname", r.xbPath+"/ip")
+	for i, err := range errs {
+		if errors.Is(err, xenstore.ErrNotFound) {
+			vals[i] = ""
+		} else if err != nil {
+			return "", "", err
+		}
 	}
-	return strings.TrimSpace(v), err
+	return strings.TrimSpace(vals[0]), strings.TrimSpace(vals[1]), nil
 }
 
 // fail reports err to libxl as the Xen scripts' fatal does:

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -94,7 +93,7 @@ func Dial(path string) (*Client, error) {
 		return nil, fmt.Errorf("xenstore: %w", err)
 	}
 	if fi.Mode()&fs.ModeSocket != 0 {
-		c, err := net.Dial("unix", path)
+		c, err := dialUnix(path)
 		if err != nil {
 			return nil, fmt.Errorf("xenstore: connect to %s: %w", path, err)
 		}
@@ -120,14 +119,30 @@ func (c *Client) Close() error {
 
 // Read implements Store with XS_READ.
 func (c *Client) Read(path string) (string, error) {
-	if err := checkPath(path); err != nil {
-		return "", err
+	vals, errs := c.ReadBatch([]string{path})
+	return vals[0], errs[0]
+}
+
+// ReadBatch implements BatchReader: it sends the XS_READ requests for
+// all of paths in one write, then reads their replies, so that a run
+// waits for xenstored once rather than once per key.
+func (c *Client) ReadBatch(paths []string) ([]string, []error) {
+	reqs := make([]request, len(paths))
+	for i, p := range paths {
+		reqs[i] = request{t: TypeRead, payload: nulTerminated(p)}
+		if err := checkPath(p); err != nil {
+			reqs[i].err = err
+		}
 	}
-	reply, err := c.request(TypeRead, nulTerminated(path))
-	if err != nil {
-		return "", fmt.Errorf("xenstore read %s: %w", path, err)
+	c.exchange(reqs)
+	vals, errs := make([]string, len(paths)), make([]error, len(paths))
+	for i, r := range reqs {
+		vals[i], errs[i] = string(r.reply), r.err
+		if r.err != nil && checkPath(paths[i]) == nil {
+			errs[i] = fmt.Errorf("xenstore read %s: %w", paths[i], r.err)
+		}
 	}
-	return string(reply), nil
+	return vals, errs
 }
 
 // Write implements Store with XS_WRITE.
@@ -135,9 +150,9 @@ func (c *Client) Write(path, value string) error {
 	if err := checkPath(path); err != nil {
 		return err
 	}
-	payload := append(nulTerminated(path), value...)
-	if _, err := c.request(TypeWrite, payload); err != nil {
-		return fmt.Errorf("xenstore write %s: %w", path, err)
+	r := []request{{t: TypeWrite, payload: append(nulTerminated(path), value...)}}
+	if c.exchange(r); r[0].err != nil {
+		return fmt.Errorf("xenstore write %s: %w", path, r[0].err)
 	}
 	return nil
 }
@@ -155,16 +170,48 @@ func nulTerminated(s string) []byte {
 
 type deadliner interface{ SetDeadline(time.Time) error }
 
-// request sends one request and returns the payload of its reply. Watch
-// events, which this client never asks for, are skipped.
-func (c *Client) request(t Type, payload []byte) ([]byte, error) {
+// request is one request of an exchange and its outcome: the payload of
+// its reply, or an error. A request whose err is set beforehand is not
+// sent.
+type request struct {
+	t       Type
+	payload []byte
+	reply   []byte
+	err     error
+}
+
+// exchange sends reqs (those without an error yet) in one write and reads
+// their replies, which xenstored sends in order. Watch events, which this
+// client never asks for, are skipped. A failure of the connection fails
+// every request still waiting for its reply.
+func (c *Client) exchange(reqs []request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	req := Message{Type: t, ReqID: c.nextReq, Payload: payload}
-	c.nextReq++
-	b, err := req.Marshal()
-	if err != nil {
-		return nil, err
+	var (
+		out     []byte
+		pending []int // indexes of the requests sent, in order
+	)
+	for i := range reqs {
+		if reqs[i].err != nil {
+			continue
+		}
+		m := Message{Type: reqs[i].t, ReqID: c.nextReq, Payload: reqs[i].payload}
+		c.nextReq++
+		b, err := m.Marshal()
+		if err != nil {
+			reqs[i].err = err
+			continue
+		}
+		out = append(out, b...)
+		pending = append(pending, i)
+	}
+	if len(pending) == 0 {
+		return
+	}
+	failAll := func(err error) {
+		for _, i := range pending {
+			reqs[i].err = err
+		}
 	}
 	if d, ok := c.conn.(deadliner); ok {
 		timeout := c.Timeout
@@ -174,28 +221,59 @@ func (c *Client) request(t Type, payload []byte) ([]byte, error) {
 		d.SetDeadline(time.Now().Add(timeout))
 		defer d.SetDeadline(time.Time{})
 	}
-	if _, err := c.conn.Write(b); err != nil {
-		return nil, fmt.Errorf("send %s: %w", t, err)
+	firstID := c.nextReq - uint32(len(pending))
+	if _, err := c.conn.Write(out); err != nil {
+		failAll(fmt.Errorf("send %s: %w", reqs[pending[0]].t, err))
+		return
 	}
-	for {
+	for n := 0; len(pending) > 0; n++ {
+		i, id := pending[0], firstID+uint32(n)
 		m, err := ReadMessage(c.conn)
 		if err != nil {
-			return nil, err
+			failAll(err)
+			return
 		}
 		if m.Type == TypeWatchEvent {
+			n--
 			continue
 		}
-		if m.ReqID != req.ReqID {
-			return nil, fmt.Errorf("reply to request %d while waiting for %d", m.ReqID, req.ReqID)
+		if m.ReqID != id {
+			failAll(fmt.Errorf("reply to request %d while waiting for %d", m.ReqID, id))
+			return
 		}
-		if err := ReplyError(m); err != nil {
-			return nil, err
+		pending = pending[1:]
+		switch rerr := ReplyError(m); {
+		case rerr != nil:
+			reqs[i].err = rerr
+		case m.Type != reqs[i].t:
+			reqs[i].err = fmt.Errorf("%s reply to %s", m.Type, reqs[i].t)
+		default:
+			reqs[i].reply = m.Payload
 		}
-		if m.Type != t {
-			return nil, fmt.Errorf("%s reply to %s", m.Type, t)
-		}
-		return m.Payload, nil
 	}
+}
+
+// BatchReader is a Store that can read several keys in one exchange with
+// xenstored (a Client).
+type BatchReader interface {
+	// ReadBatch reads each of paths as Read would: vals[i] and errs[i]
+	// are the outcome of Read(paths[i]).
+	ReadBatch(paths []string) (vals []string, errs []error)
+}
+
+var _ BatchReader = (*Client)(nil)
+
+// ReadAll reads each of paths from s, in one exchange when s is a
+// BatchReader, else one Read after the other (in order, all of them).
+func ReadAll(s Store, paths ...string) ([]string, []error) {
+	if b, ok := s.(BatchReader); ok {
+		return b.ReadBatch(paths)
+	}
+	vals, errs := make([]string, len(paths)), make([]error, len(paths))
+	for i, p := range paths {
+		vals[i], errs[i] = s.Read(p)
+	}
+	return vals, errs
 }
 
 // Commands is the Store of last resort: it runs the xenstore-read and

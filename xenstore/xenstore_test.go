@@ -113,7 +113,7 @@ func TestXenstoreClientRejectsBadReplies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := xenstoretest.NewServer(t)
-			s.Raw = tt.reply
+			s.SetRaw(tt.reply)
 			c := dial(t, s)
 			c.Timeout = 500 * time.Millisecond
 			_, err := c.Read("backend/vif/1/0/ip")
@@ -126,10 +126,10 @@ func TestXenstoreClientRejectsBadReplies(t *testing.T) {
 
 func TestXenstoreClientSkipsWatchEvents(t *testing.T) {
 	s := xenstoretest.NewServer(t)
-	s.Raw = func(req xenstore.Message) []byte {
+	s.SetRaw(func(req xenstore.Message) []byte {
 		ev := raw(xenstore.TypeWatchEvent, 0, []byte("a\x00tok\x00"), 6)
 		return append(ev, raw(xenstore.TypeRead, req.ReqID, []byte("v"), 1)...)
-	}
+	})
 	got, err := dial(t, s).Read("x")
 	if err != nil || got != "v" {
 		t.Errorf("Read with a watch event first = %q, %v; want \"v\", nil", got, err)
@@ -159,5 +159,24 @@ func TestXenstoreCommandsFallback(t *testing.T) {
 	}
 	if _, err := c.Read("backend/vif/1/0/ip"); !errors.Is(err, xenstore.ErrNotFound) {
 		t.Errorf("Read of a missing key = %v, want ErrNotFound", err)
+	}
+}
+
+func TestXenstoreReadBatchSendsAllRequestsAtOnce(t *testing.T) {
+	s := xenstoretest.NewServer(t)
+	s.Set("backend/vif/1/0/ip", "192.0.2.2")
+	vals, errs := dial(t, s).ReadBatch([]string{"backend/vif/1/0/vifname", "backend/vif/1/0/ip", ""})
+	if vals[1] != "192.0.2.2" || errs[1] != nil {
+		t.Errorf("ReadBatch ip = %q, %v; want 192.0.2.2, nil", vals[1], errs[1])
+	}
+	if !errors.Is(errs[0], xenstore.ErrNotFound) {
+		t.Errorf("ReadBatch of a missing key = %v, want ErrNotFound", errs[0])
+	}
+	if errs[2] == nil || !strings.Contains(errs[2].Error(), "bad path") {
+		t.Errorf("ReadBatch of an empty path = %v, want a bad path error (not sent)", errs[2])
+	}
+	want := []string{"read backend/vif/1/0/vifname", "read backend/vif/1/0/ip"}
+	if diff := cmp.Diff(want, s.Requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }

@@ -26,15 +26,12 @@ const Home = "/local/domain/0"
 type Server struct {
 	// Path is the socket's path: set XENSTORED_PATH to it.
 	Path string
-	// Raw, when set, may answer a request with raw bytes of its own
-	// (malformed replies, wrong request ids); returning nil lets the
-	// server answer normally.
-	Raw func(req xenstore.Message) []byte
 
 	ln net.Listener
 	wg sync.WaitGroup
 
 	mu    sync.Mutex
+	raw   func(req xenstore.Message) []byte
 	data  map[string]string
 	reqs  []string
 	conns map[net.Conn]struct{}
@@ -103,6 +100,17 @@ func (s *Server) Get(path string) (string, bool) {
 	return v, ok
 }
 
+// SetRaw makes f answer the requests it wants to with raw bytes of its
+// own (malformed replies, wrong request ids); f returning nil lets the
+// server answer normally. It is safe to call while clients are connected
+// (the clients' blocking sockets give the race detector no ordering with
+// the server, so the function is handed over under the server's lock).
+func (s *Server) SetRaw(f func(req xenstore.Message) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw = f
+}
+
 // Requests returns the requests received so far and forgets them.
 func (s *Server) Requests() []string {
 	s.mu.Lock()
@@ -142,8 +150,11 @@ func (s *Server) handle(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if s.Raw != nil {
-			if b := s.Raw(req); b != nil {
+		s.mu.Lock()
+		raw := s.raw
+		s.mu.Unlock()
+		if raw != nil {
+			if b := raw(req); b != nil {
 				if _, err := c.Write(b); err != nil {
 					return
 				}
