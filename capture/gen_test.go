@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,14 @@ type step struct {
 	change *routes.Change
 	// announce, when valid, is a gratuitous ARP the responder sent.
 	announce netip.Addr
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func (s step) bytes() []byte {
@@ -98,7 +107,9 @@ func decisionsSteps() []step {
 		{frame: arpFrame{ptype: 0x86dd}, ptype: bc},                                              // IPv6 ptype: malformed
 		{frame: arpFrame{hlen: 8}, ptype: bc},                                                    // hlen 8: malformed
 		{frame: arpFrame{plen: 16}, ptype: bc},                                                   // plen 16: malformed
-		{frame: arpFrame{}, ptype: bc, werr: errors.New("sendto: no buffer space available")},    // answer, reply failed
+		{raw: mustHex("3333ff0000020200000000fe86dd6000000000203aff20010db80000000000000000000000feff0200000000000000000001ff00000287000a2d0000000020010db800000000000000000000000201010200000000fe"), ptype: responder.PacketMulticast}, // IPv6 NS, checksum off by 0x1000: bad-checksum
+		{raw: mustHex("3333ff0000020200000000fe86dd6000000000203afe20010db80000000000000000000000feff0200000000000000000001ff00000287001a2d0000000020010db800000000000000000000000201010200000000fe"), ptype: responder.PacketMulticast}, // IPv6 NS, hop limit 254: invalid-ns
+		{frame: arpFrame{}, ptype: bc, werr: errors.New("sendto: no buffer space available")}, // answer, reply failed
 		{change: &routes.Change{Addr: netip.MustParseAddr("192.0.2.9"), Owned: true}},
 		{announce: netip.MustParseAddr("192.0.2.9")},        // the responder announces it
 		{frame: arpFrame{targetIP: "192.0.2.9"}, ptype: bc}, // now owned: answer

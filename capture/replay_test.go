@@ -58,7 +58,7 @@ func TestReplayGolden(t *testing.T) {
 		{name: "a recorded capture replays with its recorded state as text", file: "decisions.pcapng", golden: "decisions.pcapng.golden.txt", verify: true},
 		{name: "a recorded capture replays with its recorded state as JSON", file: "decisions.pcapng", golden: "decisions.pcapng.golden.json", format: JSON, verify: true},
 		{name: "a classic pcap replays with a routes file and an uplink MAC", file: "classic.pcap", golden: "classic.pcap.golden.json", format: JSON, fromRoutes: true, uplinkMAC: uplinkMAC},
-		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantStopped: "record 36: unexpected EOF", wantCorrupt: 1},
+		{name: "a truncated capture replays up to the cut and reports it", file: "truncated.pcapng", golden: "truncated.pcapng.golden.txt", verify: true, wantStopped: "record 38: unexpected EOF", wantCorrupt: 1},
 		{name: "a corrupt record stops the replay and is named", file: "corrupt.pcap", golden: "corrupt.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantStopped: "record 4: capture length exceeds snap length", wantCorrupt: 1},
 		{name: "corrupt pcapng blocks are skipped and the replay goes on", file: "skip.pcapng", golden: "skip.pcapng.golden.txt", verify: true, wantCorrupt: 3},
 		{name: "a corrupt classic record is skipped and the replay goes on", file: "skip.pcap", golden: "skip.pcap.golden.txt", fromRoutes: true, uplinkMAC: uplinkMAC, wantCorrupt: 1},
@@ -350,8 +350,8 @@ func TestReaderFramesPcapngBlocks(t *testing.T) {
 	}
 	t.Run("two sections read as one capture", func(t *testing.T) {
 		n, err := count(t, append(append([]byte(nil), ng...), ng...))
-		if !errors.Is(err, io.EOF) || n != 72 {
-			t.Errorf("read %d frames, then %v; want 72, then EOF", n, err)
+		if !errors.Is(err, io.EOF) || n != 76 {
+			t.Errorf("read %d frames, then %v; want 76, then EOF", n, err)
 		}
 	})
 	// The first packet block follows the section header and the

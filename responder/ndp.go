@@ -173,6 +173,9 @@ func decideNDP(d *Decision, frame []byte, in Ingress, set AnswerSet, cfg *Config
 		d.Reason = NotRequest
 		return
 	}
+	if len(icmp) >= nsLen {
+		r.TargetIP = netip.AddrFrom16([16]byte(icmp[8:24])) // for the record, even if invalid
+	}
 	if icmpv6Checksum(&src, &dst, icmp) != 0 {
 		d.Reason = BadChecksum
 		return
@@ -183,7 +186,6 @@ func decideNDP(d *Decision, frame []byte, in Ingress, set AnswerSet, cfg *Config
 		return
 	}
 	target := [16]byte(icmp[8:24])
-	r.TargetIP = netip.AddrFrom16(target)
 	if target[0] == 0xff {
 		d.Reason = InvalidNS // multicast target
 		return
