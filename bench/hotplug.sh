@@ -20,8 +20,10 @@
 # the stub commands, proxyarp to a fake xenstored on a unix socket
 # (XENSTORED_PATH), as it would to the real xenstored. The namespace, the
 # fake xenstored and the temporary directory are removed on exit, also on
-# failure or Ctrl-C. Timing runs alternate online and offline; each is
-# timed in the namespace with bash's $EPOCHREALTIME (no fork of its own),
+# failure or Ctrl-C. Timing runs alternate online and offline, and the
+# variants take turns (round i runs each variant's online and offline
+# before round i+1), so that the load of a shared machine falls on all of
+# them alike; each is timed in the namespace with bash's $EPOCHREALTIME (no fork of its own),
 # and its CPU (user+sys of the command and all its children) read with the
 # times builtin: wall time suffers on a busy machine, CPU much less.
 # Processes are counted with `strace -f -e trace=process` on one extra
@@ -139,14 +141,17 @@ childcpu() {
 	echo "$us"
 }
 variants=("vif-route:/etc/xen/scripts/vif-route" "vif-proxyarp:$work/vif-proxyarp" "proxyarp-sub:$work/bin/proxyarp hotplug" "proxyarp-hotplug:$work/bin/proxyarp-hotplug")
-for v in "${variants[@]}"; do
-	name=${v%%:*} cmd=${v#*:}
-	export script=${cmd%% *}
-	# shellcheck disable=SC2086 # cmd is a command and its arguments
-	for ((i = 0; i < runs; i++)); do
+# Round i runs every variant's online and offline in turn, so that a change
+# of load on a shared machine weighs on all variants alike and the ratios
+# of one run compare like with like.
+for ((i = 0; i < runs; i++)); do
+	for v in "${variants[@]}"; do
+		name=${v%%:*} cmd=${v#*:}
+		export script=${cmd%% *}
 		for action in online offline; do
 			times >"$work/out/times0"
 			t0=${EPOCHREALTIME/./}
+			# shellcheck disable=SC2086 # cmd is a command and its arguments
 			$cmd $action type_if=vif >/dev/null 2>>"$work/out/$name.err" || echo "$name $action failed" >&2
 			t1=${EPOCHREALTIME/./}
 			times >"$work/out/times1"
@@ -154,6 +159,10 @@ for v in "${variants[@]}"; do
 			echo $(($(childcpu "$work/out/times1") - $(childcpu "$work/out/times0"))) >>"$work/out/$name.$action.cpu"
 		done
 	done
+done
+for v in "${variants[@]}"; do
+	name=${v%%:*} cmd=${v#*:}
+	export script=${cmd%% *}
 	for action in online offline; do
 		# shellcheck disable=SC2086
 		strace -f -qq -e trace=process -o "$work/out/$name.$action.strace" $cmd $action type_if=vif >/dev/null 2>>"$work/out/$name.err" ||

@@ -34,9 +34,11 @@ type NetlinkKernel struct {
 
 var _ Kernel = (*NetlinkKernel)(nil)
 
-// rtnlBufSize is the receive buffer: larger than any one datagram the
-// kernel sends on a dump (at most 32 KiB).
-const rtnlBufSize = 64 << 10
+// rtnlBufSize is the receive buffer. The kernel sizes the datagrams of a
+// dump to the reader's buffer (or NLMSG_GOODSIZE, at most 8 KiB, when that
+// is larger), and a link without its statistics takes a few KiB; a reply
+// that is larger all the same fails with an error rather than being cut.
+const rtnlBufSize = 16 << 10
 
 // Constants of linux/rtnetlink.h and linux/netlink.h that x/sys/unix does
 // not have.
@@ -523,13 +525,16 @@ func (k *NetlinkKernel) receive(seq uint32, f func(h unix.NlMsghdr, m []byte) er
 		err  error
 	)
 	for {
-		n, from, err = unix.Recvfrom(k.fd, k.buf, 0)
+		n, from, err = unix.Recvfrom(k.fd, k.buf, unix.MSG_TRUNC)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("netlink receive: %w", err)
+	}
+	if n > len(k.buf) {
+		return fmt.Errorf("netlink receive: a %d-byte reply does not fit the %d-byte buffer", n, len(k.buf))
 	}
 	if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 		return nil // not from the kernel

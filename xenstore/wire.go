@@ -34,7 +34,9 @@ const (
 	TypeError            Type = 16
 )
 
-var typeNames = map[Type]string{
+// typeNames is indexed by Type: an array, not a map, so that it costs
+// nothing at start-up (the hotplug binary starts once per vif).
+var typeNames = [...]string{
 	TypeControl: "XS_CONTROL", TypeDirectory: "XS_DIRECTORY", TypeRead: "XS_READ",
 	TypeGetPerms: "XS_GET_PERMS", TypeWatch: "XS_WATCH", TypeUnwatch: "XS_UNWATCH",
 	TypeTransactionStart: "XS_TRANSACTION_START", TypeTransactionEnd: "XS_TRANSACTION_END",
@@ -45,8 +47,8 @@ var typeNames = map[Type]string{
 
 // String returns the xs_wire.h name, e.g. "XS_READ".
 func (t Type) String() string {
-	if s, ok := typeNames[t]; ok {
-		return s
+	if int(t) < len(typeNames) {
+		return typeNames[t]
 	}
 	return fmt.Sprintf("XS_TYPE(%d)", uint32(t))
 }

@@ -88,6 +88,9 @@ var _ Store = (*Client)(nil)
 // Dial connects to xenstored at path: a unix socket, or a character
 // device such as /dev/xen/xenbus.
 func Dial(path string) (*Client, error) {
+	if c, err := dialUnix(path); err == nil {
+		return NewClient(c), nil // the usual case, without a stat first
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("xenstore: %w", err)
@@ -139,11 +142,25 @@ func (c *Client) ReadBatch(paths []string) ([]string, []error) {
 	for i, r := range reqs {
 		vals[i], errs[i] = string(r.reply), r.err
 		if r.err != nil && checkPath(paths[i]) == nil {
-			errs[i] = fmt.Errorf("xenstore read %s: %w", paths[i], r.err)
+			errs[i] = &PathError{Op: "read", Path: paths[i], Err: r.err}
 		}
 	}
 	return vals, errs
 }
+
+// PathError is a failed request about one path: "xenstore OP PATH: ERR".
+// (It is built without fmt: a hotplug run reads a missing vifname every
+// time, and formatting that error would be wasted start-up work.)
+type PathError struct {
+	Op   string // "read" or "write"
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return "xenstore " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error, which may match ErrNotFound.
+func (e *PathError) Unwrap() error { return e.Err }
 
 // Write implements Store with XS_WRITE.
 func (c *Client) Write(path, value string) error {
@@ -152,7 +169,7 @@ func (c *Client) Write(path, value string) error {
 	}
 	r := []request{{t: TypeWrite, payload: append(nulTerminated(path), value...)}}
 	if c.exchange(r); r[0].err != nil {
-		return fmt.Errorf("xenstore write %s: %w", path, r[0].err)
+		return &PathError{Op: "write", Path: path, Err: r[0].err}
 	}
 	return nil
 }
