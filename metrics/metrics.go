@@ -147,6 +147,8 @@ var (
 		"Frames serve --pcap did not record because its queue was full.", nil, nil)
 	descSocketErrors = prometheus.NewDesc("proxyarp_socket_errors_total",
 		"Failed reads and writes on the uplink's packet socket.", []string{"op"}, nil)
+	descSocketDrops = prometheus.NewDesc("proxyarp_socket_drops_total",
+		"Frames the kernel dropped before proxyarp read them: the uplink socket's receive ring was full.", nil, nil)
 	descSynced = prometheus.NewDesc("proxyarp_routes_synced",
 		"1 while the answer set follows the kernel's routing table, else 0.", nil, nil)
 	descRefused = prometheus.NewDesc("proxyarp_owned_refused_addresses",
@@ -159,7 +161,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descReplies, descDrops, descSuppressed,
 		descOwned, descResyncs, descUplinkUp, descGARPs, descGARPsSuppressed, descConflicts,
-		descCaptureDropped, descSocketErrors, descSynced, descRefused} {
+		descCaptureDropped, descSocketErrors, descSocketDrops, descSynced, descRefused} {
 		ch <- d
 	}
 }
@@ -185,6 +187,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descConflicts, st.Conflicts)
 	counter(descSocketErrors, st.ReadErrors, "read")
 	counter(descSocketErrors, st.WriteErrors, "write")
+	counter(descSocketDrops, st.SocketDrops)
 	counter(descResyncs, c.src.Watcher.Resyncs())
 	var dropped uint64
 	if c.src.CaptureDropped != nil {

@@ -41,16 +41,18 @@ func newFrameBatch() *frameBatch {
 	return b
 }
 
-// recv fills the batch with one recvmmsg(MSG_DONTWAIT); EAGAIN when
-// nothing is queued.
-func (b *frameBatch) recv(fd int) error {
+// recv fills the batch with one recvmmsg(flags): MSG_DONTWAIT returns
+// EAGAIN at once when nothing is queued; MSG_WAITFORONE on the blocking
+// socket sleeps until the first frame (or the receive timeout: EAGAIN),
+// then takes what else is queued without waiting.
+func (b *frameBatch) recv(fd int, flags int) error {
 	for i := range b.msgs {
 		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrLinklayer
 		b.msgs[i].Hdr.Flags = 0
 		b.msgs[i].Len = 0
 	}
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd),
-		uintptr(unsafe.Pointer(&b.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		uintptr(unsafe.Pointer(&b.msgs[0])), readBatch, uintptr(flags), 0, 0)
 	b.next = 0
 	if errno != 0 {
 		b.n = 0

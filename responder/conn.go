@@ -34,19 +34,30 @@ type Conn interface {
 // request flood before the responder gets to read it.
 const RecvBufferSize = 8 << 20
 
-// pollInterval bounds how long ReadFrame sleeps in poll(2) before it looks
-// whether Close was called.
+// pollInterval bounds how long a read sleeps in the kernel (SO_RCVTIMEO,
+// or poll's timeout for the ring) before it looks whether Close was called.
 const pollInterval = 200 * time.Millisecond
 
-// packetConn is the live Conn: an AF_PACKET SOCK_RAW socket bound to one
-// interface for EtherType ARP, with Filter attached before bind.
+// packetConn is the live Conn by default: an AF_PACKET SOCK_RAW socket
+// bound to one interface for EtherType ARP, with Filter attached before
+// bind (mdlayher/packet opens it).
 //
-// Reads do not go through Go's netpoller (what packet.Conn.ReadFrom uses):
-// measured on these machines that costs 65-90 us per request, against
-// 23-45 us for a thread that blocks in the kernel itself. ReadFrame
-// therefore blocks its (locked) OS thread in poll(2) and reads what is
-// queued with one recvmmsg(2), up to readBatch frames, handing them out one
-// per call. Replies are written with write(2): a packet socket bound to an
+// Reads go through neither Go's netpoller (what packet.Conn.ReadFrom
+// uses: measured on these machines 65-90 us per request, against 23-45 us
+// for a thread that blocks in the kernel itself) nor poll(2): the socket is
+// switched to blocking mode and ReadFrame's (locked) OS thread sleeps in
+// recvmmsg(2) itself, which takes up to readBatch queued frames at once
+// (MSG_WAITFORONE) and hands them out one per call. Measured here, waking
+// from a blocking receive answers a sporadic request 10-20% sooner than
+// waking from poll(2) (docs/BENCHMARKS.md). SO_RCVTIMEO wakes the thread
+// every pollInterval to notice Close.
+//
+// After a frame that came within the busy-poll window of the one before
+// (ListenOptions.BusyPoll), the next read first spins on non-blocking
+// recvmmsg calls for up to the window, so back-to-back requests are
+// answered without waking a thread.
+//
+// Replies are written with write(2): a packet socket bound to an
 // interface and protocol needs no destination address.
 type packetConn struct {
 	c      *packet.Conn
@@ -58,9 +69,13 @@ type packetConn struct {
 	// would escape to the heap, an allocation per frame.
 	//
 	// Read state: ReadFrame has one caller at a time (the serve loop).
-	readFn func(fd uintptr)
-	rerr   error
-	batch  *frameBatch // frames read by one recvmmsg, handed out one by one
+	readFn    func(fd uintptr)
+	rerr      error
+	batch     *frameBatch // frames read by one recvmmsg, handed out one by one
+	busyPoll  time.Duration
+	spinUntil time.Time // spin (non-blocking reads) until then, if set
+	last      time.Time // when the previous frame was handed out
+	spinNext  bool      // it came within busyPoll of the one before
 	// Write state: replies and announcements are written from two
 	// goroutines.
 	wmu     sync.Mutex
@@ -71,9 +86,46 @@ type packetConn struct {
 
 var _ Conn = (*packetConn)(nil)
 
-// ListenPacket opens the live Conn on ifi. Errors for missing privileges
-// wrap os.ErrPermission.
+// ListenPacket opens the live Conn on ifi with the default options:
+// blocking recvmmsg reads and a busy-poll window of DefaultBusyPoll. Errors
+// for missing privileges wrap os.ErrPermission.
 func ListenPacket(ifi *net.Interface) (Conn, error) {
+	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll})
+}
+
+// DefaultBusyPoll is the busy-poll window ListenPacket uses (serve
+// --busy-poll): see ListenOptions.BusyPoll.
+const DefaultBusyPoll = 2 * time.Millisecond
+
+// ListenOptions tune the live socket ListenPacketWith opens.
+type ListenOptions struct {
+	// BusyPoll is the longest the reading thread keeps polling the ring in
+	// memory for the next frame, instead of sleeping in poll(2), and only
+	// after a frame that came less than BusyPoll after the one before it:
+	// requests arriving back to back are then answered without waking a
+	// thread (a few microseconds instead of tens), while sporadic requests
+	// and an idle uplink cost nothing. It costs up to one CPU while
+	// requests keep arriving more often than every BusyPoll. Zero never
+	// spins.
+	BusyPoll time.Duration
+	// Ring reads from a memory-mapped receive ring (PACKET_RX_RING,
+	// TPACKET_V2) instead of blocking in recvmmsg(2): frames are read
+	// without system calls and busy polling spins on memory, but the
+	// thread sleeps in poll(2), which wakes later than a blocking receive.
+	Ring bool
+}
+
+// ListenPacketWith opens the live Conn on ifi with the given options.
+// Errors for missing privileges wrap os.ErrPermission.
+func ListenPacketWith(ifi *net.Interface, o ListenOptions) (Conn, error) {
+	if !o.Ring {
+		return listenBatch(ifi, o.BusyPoll)
+	}
+	return listenRing(ifi, o.BusyPoll)
+}
+
+// listenBatch opens the Conn that reads with recvmmsg.
+func listenBatch(ifi *net.Interface, busyPoll time.Duration) (Conn, error) {
 	filter, err := Filter()
 	if err != nil {
 		return nil, err
@@ -87,13 +139,38 @@ func ListenPacket(ifi *net.Interface) (Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
-	pc := &packetConn{c: c, rc: rc, batch: newFrameBatch()}
+	pc := &packetConn{c: c, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
 	pc.readFn, pc.writeFn = pc.read, pc.write
 	if err := pc.setRecvBuffer(RecvBufferSize); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("set receive buffer on %s: %w", ifi.Name, err)
 	}
+	if err := pc.setBlocking(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+	}
 	return pc, nil
+}
+
+// setBlocking clears O_NONBLOCK, which mdlayher/packet sets for Go's
+// netpoller (never used here), and bounds each blocking read with
+// SO_RCVTIMEO.
+func (pc *packetConn) setBlocking() error {
+	var serr error
+	err := pc.rc.Control(func(fd uintptr) {
+		if serr = unix.SetNonblock(int(fd), false); serr != nil {
+			serr = fmt.Errorf("clear O_NONBLOCK: %w", serr)
+			return
+		}
+		tv := unix.NsecToTimeval(pollInterval.Nanoseconds())
+		if serr = unix.SetsockoptTimeval(int(fd), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); serr != nil {
+			serr = fmt.Errorf("SO_RCVTIMEO: %w", serr)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 func (pc *packetConn) setRecvBuffer(size int) error {
@@ -112,11 +189,24 @@ func (pc *packetConn) setRecvBuffer(size int) error {
 }
 
 func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
+	pc.spinUntil = time.Time{}
+	if pc.spinNext {
+		pc.spinUntil = pc.last.Add(pc.busyPoll)
+	}
 	for {
 		if pc.closed.Load() {
 			return 0, 0, net.ErrClosed
 		}
 		if n, ptype, ok := pc.batch.pop(b); ok {
+			if pc.busyPoll > 0 {
+				// Spin for the next frame only when this one came back to
+				// back with the one before: a lone request, or requests
+				// further apart than the window, never make the thread
+				// spin.
+				now := time.Now()
+				pc.spinNext = !pc.last.IsZero() && now.Sub(pc.last) <= pc.busyPoll
+				pc.last = now
+			}
 			return n, ptype, nil
 		}
 		cerr := pc.rc.Control(pc.readFn)
@@ -135,23 +225,22 @@ func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
 	}
 }
 
-// read runs under rc.Control: poll(2) until a frame is queued or
-// pollInterval passes, then one recvmmsg(2) into the batch. Under a flood
-// poll returns at once and each recvmmsg brings up to readBatch frames;
-// with one request in flight it is two system calls per request where
-// recvfrom(MSG_DONTWAIT), poll, recvfrom made three.
+// read runs under rc.Control: while spinUntil is ahead, non-blocking
+// recvmmsg calls until one brings frames; then (or at once) one blocking
+// recvmmsg, which returns the frames queued once the first is there, or
+// EAGAIN after pollInterval. A socket error (ENETDOWN when the interface
+// went down or away) ends either.
 func (pc *packetConn) read(fd uintptr) {
-	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if _, perr := unix.Poll(fds[:], int(pollInterval/time.Millisecond)); perr != nil {
-		pc.rerr = perr
-		return
+	for !pc.spinUntil.IsZero() {
+		pc.rerr = pc.batch.recv(int(fd), unix.MSG_DONTWAIT)
+		if pc.rerr != unix.EAGAIN || pc.closed.Load() {
+			return
+		}
+		if !time.Now().Before(pc.spinUntil) {
+			pc.spinUntil = time.Time{}
+		}
 	}
-	if fds[0].Revents == 0 {
-		pc.rerr = unix.EAGAIN
-		return
-	}
-	// On POLLERR recvmmsg reports the socket error (ENETDOWN).
-	pc.rerr = pc.batch.recv(int(fd))
+	pc.rerr = pc.batch.recv(int(fd), unix.MSG_WAITFORONE)
 }
 
 func (pc *packetConn) WriteFrame(b []byte) error {
@@ -169,17 +258,57 @@ func (pc *packetConn) WriteFrame(b []byte) error {
 	return nil
 }
 
-// write runs under rc.Control: write(2), and once more after a short wait
-// when the transmit queue is full.
-func (pc *packetConn) write(fd uintptr) {
+// write runs under rc.Control.
+func (pc *packetConn) write(fd uintptr) { pc.werr = writeRetry(int(fd), pc.wbuf) }
+
+// writeRetry writes one frame with write(2), and once more after a short
+// wait when the transmit queue is full.
+func writeRetry(fd int, b []byte) error {
+	var err error
 	for try := 0; try < 2; try++ {
-		_, pc.werr = unix.Write(int(fd), pc.wbuf)
-		if pc.werr != unix.EAGAIN && pc.werr != unix.ENOBUFS {
-			return
+		_, err = unix.Write(fd, b)
+		if err != unix.EAGAIN && err != unix.ENOBUFS {
+			return err
 		}
 		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 		unix.Poll(fds[:], 10)
 	}
+	return err
+}
+
+// SocketStats are a packet socket's counters since they were last read.
+type SocketStats struct {
+	// Frames is how many frames passed the socket's filter.
+	Frames uint64
+	// Drops is how many of them were lost because the receive ring or
+	// buffer was full.
+	Drops uint64
+}
+
+// StatsConn is implemented by Conns that can report SocketStats (the live
+// ones). Reading the kernel's counters resets them.
+type StatsConn interface {
+	Stats() (SocketStats, error)
+}
+
+// Stats reports the socket's counters (PACKET_STATISTICS).
+func (pc *packetConn) Stats() (SocketStats, error) { return socketStats(pc.rc) }
+
+// socketStats reads and resets PACKET_STATISTICS. tp_packets counts the
+// dropped frames too.
+func socketStats(rc syscall.RawConn) (SocketStats, error) {
+	var st *unix.TpacketStats
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		st, serr = unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	})
+	if err != nil {
+		return SocketStats{}, err
+	}
+	if serr != nil {
+		return SocketStats{}, os.NewSyscallError("getsockopt PACKET_STATISTICS", serr)
+	}
+	return SocketStats{Frames: uint64(st.Packets), Drops: uint64(st.Drops)}, nil
 }
 
 func (pc *packetConn) Close() error {

@@ -10,7 +10,7 @@ import (
 // before reading: ReadFrame hands them out one by one, in order, each with
 // its packet type, and reading a queued burst allocates nothing.
 func TestPacketConnBatchedReads(t *testing.T) {
-	uplink, router := vethConns(t, "pxr-batch-")
+	uplink, router := vethConns(t, "pxr-batch-", ListenOptions{})
 	const n = readBatch*2 + 3
 	frames := make([][]byte, n)
 	for i := range frames {

@@ -12,10 +12,10 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// listenInNamespace opens ListenPacket on ifname inside namespace ns, from
+// listenInNamespace opens ListenPacketWith(o) on ifname inside namespace ns, from
 // a thread that enters ns and is never switched back (it dies with its
 // goroutine); the socket stays in ns.
-func listenInNamespace(t *testing.T, ns, ifname string) Conn {
+func listenInNamespace(t *testing.T, ns, ifname string, o ListenOptions) Conn {
 	t.Helper()
 	type result struct {
 		c   Conn
@@ -39,7 +39,7 @@ func listenInNamespace(t *testing.T, ns, ifname string) Conn {
 			ch <- result{err: err}
 			return
 		}
-		c, err := ListenPacket(ifi)
+		c, err := ListenPacketWith(ifi, o)
 		ch <- result{c, err}
 	}()
 	r := <-ch
@@ -52,8 +52,18 @@ func listenInNamespace(t *testing.T, ns, ifname string) Conn {
 
 // vethConns creates namespace PREFIX<random> (deleted at cleanup) holding a
 // veth pair and returns live Conns on its two ends: the uplink up0 and the
-// router rtr0. It skips the test unless run as root.
-func vethConns(t *testing.T, prefix string) (uplink, router Conn) {
+// router rtr0, the uplink's opened with o. It skips the test unless run as
+// root.
+func vethConns(t *testing.T, prefix string, o ListenOptions) (uplink, router Conn) {
+	t.Helper()
+	ns := vethNamespace(t, prefix)
+	return listenInNamespace(t, ns, "up0", o), listenInNamespace(t, ns, "rtr0", ListenOptions{})
+}
+
+// vethNamespace creates namespace PREFIX<random> (deleted at cleanup)
+// holding the veth pair up0 - rtr0, both up, and returns its name. It skips
+// the test unless run as root.
+func vethNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root to create a network namespace and packet sockets")
@@ -61,25 +71,43 @@ func vethConns(t *testing.T, prefix string) (uplink, router Conn) {
 	var b [4]byte
 	rand.Read(b[:])
 	ns := prefix + hex.EncodeToString(b[:])
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	ip("netns", "add", ns)
+	ipIn(t, "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ip("-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
-	ip("-n", ns, "link", "set", "up0", "up")
-	ip("-n", ns, "link", "set", "rtr0", "up")
-	return listenInNamespace(t, ns, "up0"), listenInNamespace(t, ns, "rtr0")
+	ipIn(t, "-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
+	ipIn(t, "-n", ns, "link", "set", "up0", "up")
+	ipIn(t, "-n", ns, "link", "set", "rtr0", "up")
+	return ns
+}
+
+// ipIn runs ip(8) with args, failing the test on error.
+func ipIn(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v: %s", args, err, out)
+	}
 }
 
 // TestPacketConnLiveFramesWithoutAllocation sends frames between the two
 // ends of a veth pair in a namespace: the live Conn reads them with their
-// packet type and neither reading nor writing allocates.
+// packet type and neither reading nor writing allocates, with the receive
+// ring (spinning or not) and with recvmmsg.
 func TestPacketConnLiveFramesWithoutAllocation(t *testing.T) {
-	uplink, router := vethConns(t, "pxr-conn-")
+	for name, o := range liveOptions {
+		t.Run(name, func(t *testing.T) { testLiveFrames(t, o) })
+	}
+}
+
+// liveOptions are the ways ListenPacketWith reads, for tests that must
+// hold for each.
+var liveOptions = map[string]ListenOptions{
+	"recvmmsg":          {},
+	"recvmmsg-busypoll": {BusyPoll: DefaultBusyPoll},
+	"ring":              {Ring: true},
+	"ring-busypoll":     {Ring: true, BusyPoll: DefaultBusyPoll},
+}
+
+func testLiveFrames(t *testing.T, o ListenOptions) {
+	uplink, router := vethConns(t, "pxr-conn-", o)
 	frame := request(t, reqOpts{}) // broadcast who-has 192.0.2.2
 	buf := make([]byte, 2048)
 

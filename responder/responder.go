@@ -65,15 +65,17 @@ type Responder struct {
 	// DefaultConflictInterval.
 	ConflictInterval time.Duration
 
-	stats    counters
-	cfg      atomic.Pointer[Config]         // Config, then SetConfig's
-	garpCfg  atomic.Pointer[AnnounceConfig] // Announcements, then SetAnnouncements's
-	rate     atomic.Uint64                  // math.Float64bits of RateLimit, then SetRateLimit's
-	attached atomic.Bool
-	recheck  chan struct{}
-	garpReq  chan garpRequest
-	current  atomic.Pointer[attachment]
-	initOnce sync.Once
+	stats     counters
+	cfg       atomic.Pointer[Config]         // Config, then SetConfig's
+	garpCfg   atomic.Pointer[AnnounceConfig] // Announcements, then SetAnnouncements's
+	rate      atomic.Uint64                  // math.Float64bits of RateLimit, then SetRateLimit's
+	attached  atomic.Bool
+	recheck   chan struct{}
+	garpReq   chan garpRequest
+	current   atomic.Pointer[attachment]
+	sockMu    sync.Mutex // orders reads of the socket's counters
+	sockDrops uint64     // frames the sockets dropped, up to the last read
+	initOnce  sync.Once
 }
 
 // LatencyObserver receives reply latencies in seconds.
@@ -199,6 +201,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		}
 		err = r.serve(ctx, conn, in, ifi.Index, lookup, log)
 		r.current.Store(nil)
+		r.collectSocketStats(conn)
 		conn.Close()
 		r.attached.Store(false)
 		if ctx.Err() != nil {
@@ -222,7 +225,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("responder stopped", "dev", r.Uplink, "frames", st.Frames, "replies", st.Replies,
-		"garps", st.GARPsSent, "drops", strings.Join(drops, " "))
+		"garps", st.GARPsSent, "drops", strings.Join(drops, " "), "socket_drops", st.SocketDrops)
 	return nil
 }
 
@@ -449,6 +452,10 @@ type Stats struct {
 	// Conflicts counts frames showing another machine using or probing
 	// for an owned address (see Conflict).
 	Conflicts uint64
+	// SocketDrops counts frames the kernel dropped before they were read,
+	// because the socket's receive ring (or buffer) was full; zero when the
+	// Conn cannot tell (see StatsConn).
+	SocketDrops uint64
 	// Decisions counts frames by Decide's outcome; Decisions[Answer] counts
 	// answered requests, including those whose reply could not be written.
 	Decisions map[Reason]uint64
@@ -467,6 +474,7 @@ func (r *Responder) Stats() Stats {
 		DryRunReplies: r.stats.dryRunReplies.Load(),
 		DryRunGARPs:   r.stats.dryRunGARPs.Load(),
 		Conflicts:     r.stats.conflicts.Load(),
+		SocketDrops:   r.socketDrops(),
 		Decisions:     make(map[Reason]uint64, numReasons),
 
 		RateLimitedReplies: r.stats.rateLimited.Load(),
@@ -475,6 +483,32 @@ func (r *Responder) Stats() Stats {
 		s.Decisions[Reason(i)] = r.stats.reasons[i].Load()
 	}
 	return s
+}
+
+// socketDrops adds what the attached socket dropped since the last look
+// to the total and returns it.
+func (r *Responder) socketDrops() uint64 {
+	if att := r.current.Load(); att != nil {
+		r.collectSocketStats(att.conn)
+	}
+	r.sockMu.Lock()
+	defer r.sockMu.Unlock()
+	return r.sockDrops
+}
+
+// collectSocketStats adds c's socket counters to the totals. Reading them
+// resets the kernel's, so reads are serialized; a Conn closed meanwhile
+// reports an error and adds nothing.
+func (r *Responder) collectSocketStats(c Conn) {
+	sc, ok := c.(StatsConn)
+	if !ok {
+		return
+	}
+	r.sockMu.Lock()
+	defer r.sockMu.Unlock()
+	if st, err := sc.Stats(); err == nil {
+		r.sockDrops += st.Drops
+	}
 }
 
 // Attached reports whether the responder currently has a socket open on the

@@ -65,6 +65,8 @@ var configKeys = map[string]configKind{
 	"garp-rate":      kindInt,
 	"rate-limit":     kindIntOrString,
 	"max-owned":      kindInt,
+	"busy-poll":      kindString,
+	"read":           kindString,
 	"pcap":           kindString,
 	"pcap-max-size":  kindIntOrString,
 	"pcap-files":     kindInt,
@@ -355,6 +357,8 @@ func (r *reloader) apply(next serveConfig) (changed []change, restart []string) 
 		{"metrics-listen", !slices.Equal(next.metricsListen, cur.metricsListen)},
 		{"dry-run", next.dryRun != cur.dryRun},
 		{"max-owned", next.maxOwned != cur.maxOwned},
+		{"busy-poll", next.busyPoll != cur.busyPoll},
+		{"read", next.ring != cur.ring},
 	} {
 		if k.diff {
 			restart = append(restart, k.key)

@@ -81,6 +81,9 @@ type serveConfig struct {
 	rateLimit  float64
 	maxOwned   int
 	configPath string
+	// busyPoll is --busy-poll (0: never spin); ring is --read=ring.
+	busyPoll time.Duration
+	ring     bool
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -115,6 +118,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		cfg.rateLimit = r
 		return err
 	})
+	fs.DurationVar(&cfg.busyPoll, "busy-poll", responder.DefaultBusyPoll, "after a request that came within `TIME` of the one before, poll for the next in memory for up to TIME instead of sleeping (0: never)")
+	readMode := "recvmmsg"
+	fs.StringVar(&readMode, "read", readMode, "how requests are read: `recvmmsg` (sleeping in the kernel's receive) or ring (a memory-mapped receive ring; see docs/BENCHMARKS.md)")
 	fs.IntVar(&cfg.maxOwned, "max-owned", routes.DefaultMaxOwned, "own at most `N` addresses; beyond, log once and refuse more")
 	fs.StringVar(&cfg.configPath, "config", "", "read flags from TOML `FILE` (docs/config.md); command-line flags win; SIGHUP re-reads it")
 	if err := fs.Parse(args); err != nil {
@@ -171,6 +177,16 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	if cfg.announce.Rate < 0 {
 		return cfg, usagef("serve: %s %d: want 0 (no cap) or more", opt("garp-rate"), cfg.announce.Rate)
+	}
+	if cfg.busyPoll < 0 || cfg.busyPoll > time.Second {
+		return cfg, usagef("serve: %s %v: want 0 (never spin) up to 1s", opt("busy-poll"), cfg.busyPoll)
+	}
+	switch readMode {
+	case "recvmmsg":
+	case "ring":
+		cfg.ring = true
+	default:
+		return cfg, usagef("serve: %s %q: want recvmmsg or ring", opt("read"), readMode)
 	}
 	if cfg.maxOwned < 1 {
 		return cfg, usagef("serve: %s %d: want 1 or more", opt("max-owned"), cfg.maxOwned)
@@ -266,6 +282,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Announcements: cfg.announce,
 		DryRun:        cfg.dryRun,
 		RateLimit:     cfg.rateLimit,
+		Listen: func(ifi *net.Interface) (responder.Conn, error) {
+			return responder.ListenPacketWith(ifi, responder.ListenOptions{BusyPoll: cfg.busyPoll, Ring: cfg.ring})
+		},
 	}
 	// A guest that appears, moves here or gets its carrier back after
 	// start-up is announced, so the router need not wait for its entry to

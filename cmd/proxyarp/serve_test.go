@@ -31,6 +31,11 @@ func TestParseServe(t *testing.T) {
 		{"an unknown log level is refused", []string{"--uplink", "eth0", "--log-level", "loud"}, `--log-level "loud"`, nil},
 		{"a stray argument is refused", []string{"--uplink", "eth0", "extra"}, `unexpected argument "extra"`, nil},
 		{"an impossible interface name is refused", []string{"--uplink", "a/b"}, "not a valid interface name", nil},
+		{"busy polling can be turned off", []string{"--uplink", "eth0", "--busy-poll", "0"}, "", nil},
+		{"a negative busy-poll window is refused", []string{"--uplink", "eth0", "--busy-poll", "-1ms"}, "--busy-poll -1ms: want 0", nil},
+		{"a busy-poll window over a second is refused", []string{"--uplink", "eth0", "--busy-poll", "2s"}, "--busy-poll 2s: want 0", nil},
+		{"the ring can be chosen", []string{"--uplink", "eth0", "--read", "ring"}, "", nil},
+		{"an unknown read mode is refused", []string{"--uplink", "eth0", "--read", "mmap"}, `--read "mmap": want recvmmsg or ring`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,319 @@
+package responder
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+// Receive ring geometry (PACKET_RX_RING, TPACKET_V2). A slot holds one
+// frame: the 32-byte tpacket2_hdr, the sockaddr_ll, padding to the MAC
+// offset, then the frame, truncated to what is left of the slot. ARP
+// requests are 42 to 64 bytes and Neighbor Solicitations 78 to 90, so 256
+// bytes leave room to spare. 32768 slots (8 MiB) hold as many requests as
+// the 8 MiB receive buffer of the plain socket did.
+const (
+	ringSlotSize  = 256
+	ringBlockSize = 1 << 16
+	ringSlots     = 32768
+)
+
+// Offsets in a ring slot (linux/if_packet.h): tp_status at 0, tp_snaplen
+// at 8, tp_mac at 12, then struct sockaddr_ll at TPACKET_ALIGN(32), whose
+// sll_pkttype is its 11th byte.
+const (
+	slotSnaplen = 8
+	slotMac     = 12
+	slotPkttype = 32 + 10
+)
+
+// ringConn is the live Conn with ListenOptions.Ring: the socket of packetConn (opened
+// by mdlayher/packet with Filter attached before bind), plus a TPACKET_V2
+// receive ring mapped into memory. The kernel writes each frame that
+// passes the filter into the next free slot and marks it TP_STATUS_USER;
+// ReadFrame copies it out and hands the slot back (TP_STATUS_KERNEL).
+// With a frame already in the ring a read costs no system call at all;
+// otherwise the thread spins for up to the busy-poll window (see
+// ListenOptions.BusyPoll), then sleeps in poll(2).
+//
+// Replies go out with write(2), as with packetConn.
+type ringConn struct {
+	c      *packet.Conn
+	rc     syscall.RawConn
+	closed atomic.Bool
+
+	ring []byte // the mapped ring: ringSlots slots of ringSlotSize
+	next int    // the slot the next frame will be in
+
+	busyPoll time.Duration
+	last     time.Time // when the previous frame was read (with busyPoll)
+	spinNext bool      // it came within busyPoll of the one before
+
+	// mu orders Close against a read in progress: the ring is unmapped
+	// by whichever of the two comes last.
+	mu      sync.Mutex
+	reading bool
+
+	pollFn func(fd uintptr)
+	rerr   error
+
+	wmu     sync.Mutex
+	writeFn func(fd uintptr)
+	wbuf    []byte
+	werr    error
+}
+
+var _ Conn = (*ringConn)(nil)
+
+// listenRing opens the Conn that reads from a receive ring.
+func listenRing(ifi *net.Interface, busyPoll time.Duration) (Conn, error) {
+	filter, err := Filter()
+	if err != nil {
+		return nil, err
+	}
+	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: filter})
+	if err != nil {
+		return nil, fmt.Errorf("open packet socket on %s: %w", ifi.Name, err)
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+	}
+	rg := &ringConn{c: c, rc: rc, busyPoll: max(busyPoll, 0)}
+	rg.pollFn, rg.writeFn = rg.poll, rg.write
+	if err := rg.setup(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("receive ring on %s: %w", ifi.Name, err)
+	}
+	return rg, nil
+}
+
+// setup switches the socket to TPACKET_V2, maps a receive ring and drains
+// what reached the plain receive queue between bind and now: poll(2)
+// reports those too, and would never sleep while they are queued.
+func (rg *ringConn) setup() error {
+	var serr error
+	err := rg.rc.Control(func(fd uintptr) {
+		s := int(fd)
+		if serr = unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); serr != nil {
+			serr = fmt.Errorf("PACKET_VERSION: %w", serr)
+			return
+		}
+		req := unix.TpacketReq{
+			Block_size: ringBlockSize,
+			Block_nr:   ringSlots * ringSlotSize / ringBlockSize,
+			Frame_size: ringSlotSize,
+			Frame_nr:   ringSlots,
+		}
+		if serr = unix.SetsockoptTpacketReq(s, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); serr != nil {
+			serr = fmt.Errorf("PACKET_RX_RING: %w", serr)
+			return
+		}
+		rg.ring, serr = unix.Mmap(s, 0, ringSlots*ringSlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
+		if errors.Is(serr, unix.EAGAIN) || errors.Is(serr, unix.EPERM) {
+			// RLIMIT_MEMLOCK too small to lock it: an unlocked ring works
+			// the same while it stays in memory.
+			rg.ring, serr = unix.Mmap(s, 0, ringSlots*ringSlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		}
+		if serr != nil {
+			serr = fmt.Errorf("mmap: %w", serr)
+			return
+		}
+		var b [ringSlotSize]byte
+		for i := 0; i < 4*ringSlots; i++ {
+			if _, _, err := unix.Recvfrom(s, b[:], unix.MSG_DONTWAIT); err != nil {
+				break
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// status returns the address of slot i's tp_status word.
+func (rg *ringConn) status(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&rg.ring[i*ringSlotSize]))
+}
+
+// take copies the frame of the next slot into b and hands the slot back,
+// if the kernel has filled it.
+func (rg *ringConn) take(b []byte) (int, PacketType, bool) {
+	st := rg.status(rg.next)
+	if atomic.LoadUint32(st)&unix.TP_STATUS_USER == 0 {
+		return 0, 0, false
+	}
+	slot := rg.ring[rg.next*ringSlotSize : (rg.next+1)*ringSlotSize]
+	mac := int(*(*uint16)(unsafe.Pointer(&slot[slotMac])))
+	snap := int(*(*uint32)(unsafe.Pointer(&slot[slotSnaplen])))
+	var n int
+	if mac < len(slot) {
+		n = copy(b, slot[mac:min(mac+snap, len(slot))])
+	}
+	ptype := PacketType(slot[slotPkttype])
+	atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
+	rg.next = (rg.next + 1) % ringSlots
+	return n, ptype, true
+}
+
+func (rg *ringConn) ReadFrame(b []byte) (int, PacketType, error) {
+	if !rg.enter() {
+		return 0, 0, net.ErrClosed
+	}
+	defer rg.exit()
+	var spinUntil time.Time
+	if rg.spinNext {
+		spinUntil = rg.last.Add(rg.busyPoll)
+	}
+	for {
+		if rg.closed.Load() {
+			return 0, 0, net.ErrClosed
+		}
+		if n, ptype, ok := rg.take(b); ok {
+			if rg.busyPoll > 0 {
+				// Spin for the next frame only when this one came back to
+				// back with the one before: a lone request, or requests
+				// further apart than the window, never make the thread
+				// spin.
+				now := time.Now()
+				rg.spinNext = !rg.last.IsZero() && now.Sub(rg.last) <= rg.busyPoll
+				rg.last = now
+			}
+			return n, ptype, nil
+		}
+		if !spinUntil.IsZero() {
+			if rg.spin(spinUntil) {
+				continue
+			}
+			spinUntil = time.Time{}
+		}
+		cerr := rg.rc.Control(rg.pollFn)
+		rerr := rg.rerr
+		switch {
+		case cerr != nil:
+			if rg.closed.Load() {
+				return 0, 0, net.ErrClosed
+			}
+			return 0, 0, cerr
+		case rerr == nil || rerr == unix.EAGAIN || rerr == unix.EINTR:
+			continue
+		default:
+			return 0, 0, os.NewSyscallError("recvfrom", rerr)
+		}
+	}
+}
+
+// enter marks a read in progress, so that Close leaves the ring mapped
+// until it is over; false after Close.
+func (rg *ringConn) enter() bool {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.closed.Load() {
+		rg.unmapLocked()
+		return false
+	}
+	rg.reading = true
+	return true
+}
+
+// exit ends a read; the last one after Close unmaps the ring.
+func (rg *ringConn) exit() {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	rg.reading = false
+	if rg.closed.Load() {
+		rg.unmapLocked()
+	}
+}
+
+func (rg *ringConn) unmapLocked() {
+	if rg.ring != nil {
+		unix.Munmap(rg.ring)
+		rg.ring = nil
+	}
+}
+
+// spin polls the next slot in memory until it is filled or Close was
+// called (true), or until passes (false).
+func (rg *ringConn) spin(until time.Time) bool {
+	st := rg.status(rg.next)
+	for i := 0; ; i++ {
+		if atomic.LoadUint32(st)&unix.TP_STATUS_USER != 0 {
+			return true
+		}
+		// The clock is read every 64 loads: a vDSO call is ~20 ns.
+		if i&63 == 63 && !time.Now().Before(until) {
+			return false
+		}
+		if rg.closed.Load() {
+			return true
+		}
+	}
+}
+
+// poll runs under rc.Control: poll(2) until the ring has a frame or
+// pollInterval passes. On POLLERR a recvfrom(2) collects the socket error
+// (ENETDOWN when the interface went down or away).
+func (rg *ringConn) poll(fd uintptr) {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if _, perr := unix.Poll(fds[:], int(pollInterval/time.Millisecond)); perr != nil {
+		rg.rerr = perr
+		return
+	}
+	if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+		rg.rerr = unix.EAGAIN
+		return
+	}
+	var b [ringSlotSize]byte
+	_, _, rg.rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT)
+	if rg.rerr == nil {
+		rg.rerr = unix.EAGAIN
+	}
+}
+
+func (rg *ringConn) WriteFrame(b []byte) error {
+	rg.wmu.Lock()
+	defer rg.wmu.Unlock()
+	rg.wbuf = b
+	cerr := rg.rc.Control(rg.writeFn)
+	rg.wbuf = nil
+	if cerr != nil {
+		return cerr
+	}
+	if rg.werr != nil {
+		return os.NewSyscallError("write", rg.werr)
+	}
+	return nil
+}
+
+func (rg *ringConn) write(fd uintptr) { rg.werr = writeRetry(int(fd), rg.wbuf) }
+
+// Close closes the socket and unmaps the ring, at once when no read is in
+// progress, else when that read returns (net.ErrClosed).
+func (rg *ringConn) Close() error {
+	rg.mu.Lock()
+	rg.closed.Store(true)
+	if !rg.reading {
+		rg.unmapLocked()
+	}
+	rg.mu.Unlock()
+	return rg.c.Close()
+}
+
+// Stats reports the socket's counters (PACKET_STATISTICS): frames the
+// filter passed and frames lost because the ring was full. Reading them
+// resets the kernel's counters.
+func (rg *ringConn) Stats() (SocketStats, error) {
+	return socketStats(rg.rc)
+}

@@ -1,0 +1,170 @@
+package responder
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ringFrame is a distinct broadcast request per i: its target cycles
+// through 192.0.2.10-209.
+func ringFrame(t *testing.T, i int) []byte {
+	return request(t, reqOpts{targetIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i%200)})})
+}
+
+// TestRingWrapsAround reads more frames than the ring has slots, a burst
+// at a time: every frame comes out once, whole and in order, across the
+// end of the ring.
+func TestRingWrapsAround(t *testing.T) {
+	uplink, router := vethConns(t, "pxr-ringw-", ListenOptions{Ring: true})
+	frames := make([][]byte, 200)
+	for i := range frames {
+		frames[i] = ringFrame(t, i)
+	}
+	buf := make([]byte, 2048)
+	const burst = 64
+	for sent := 0; sent < ringSlots+3*burst; sent += burst {
+		for i := sent; i < sent+burst; i++ {
+			if err := router.WriteFrame(frames[i%200]); err != nil {
+				t.Fatalf("WriteFrame %d: %v", i, err)
+			}
+		}
+		for i := sent; i < sent+burst; i++ {
+			n, ptype, err := uplink.ReadFrame(buf)
+			if err != nil {
+				t.Fatalf("ReadFrame %d: %v", i, err)
+			}
+			if string(buf[:n]) != string(frames[i%200]) || ptype != PacketBroadcast {
+				t.Fatalf("frame %d: read %d bytes, type %v; want frame %d (%d bytes), broadcast", i, n, ptype, i%200, len(frames[i%200]))
+			}
+		}
+	}
+	st, err := uplink.(StatsConn).Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(ringSlots + 3*burst); st.Frames != want || st.Drops != 0 {
+		t.Errorf("stats %+v, want %d frames, no drops", st, want)
+	}
+}
+
+// TestRingOverflowCountsDrops fills the ring without reading: what does
+// not fit is counted as dropped, the frames that fit come out in order, and
+// the ring takes new frames again once read.
+func TestRingOverflowCountsDrops(t *testing.T) {
+	uplink, router := vethConns(t, "pxr-ringo-", ListenOptions{Ring: true})
+	const extra = 300
+	for i := 0; i < ringSlots+extra; i++ {
+		if err := router.WriteFrame(ringFrame(t, i)); err != nil {
+			t.Fatalf("WriteFrame %d: %v", i, err)
+		}
+	}
+	st, err := uplink.(StatsConn).Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Drops == 0 || st.Drops > st.Frames {
+		t.Fatalf("stats after %d frames into %d slots: %+v, want some dropped", ringSlots+extra, ringSlots, st)
+	}
+	buf := make([]byte, 2048)
+	for i := 0; i < int(st.Frames-st.Drops); i++ {
+		n, _, err := uplink.ReadFrame(buf)
+		if err != nil {
+			t.Fatalf("ReadFrame %d: %v", i, err)
+		}
+		if want := ringFrame(t, i); string(buf[:n]) != string(want) {
+			t.Fatalf("frame %d out of order or damaged", i)
+		}
+	}
+	last := ringFrame(t, 7)
+	if err := router.WriteFrame(last); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := uplink.ReadFrame(buf)
+	if err != nil || string(buf[:n]) != string(last) {
+		t.Fatalf("after draining a full ring: read %d bytes, %v; want the new frame", n, err)
+	}
+}
+
+// TestCloseEndsRead closes the Conn while ReadFrame sleeps in the kernel
+// and while it spins, for both kinds of live Conn: the reads return
+// net.ErrClosed within pollInterval, and so does every read after.
+func TestCloseEndsRead(t *testing.T) {
+	for _, c := range []struct{ ring, spinning bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		name := map[bool]string{false: "recvmmsg", true: "ring"}[c.ring] + "-" + map[bool]string{false: "sleeping", true: "spinning"}[c.spinning]
+		spinning := c.spinning
+		t.Run(name, func(t *testing.T) {
+			o := ListenOptions{Ring: c.ring}
+			if spinning {
+				o.BusyPoll = time.Minute // spins until closed
+			}
+			uplink, router := vethConns(t, "pxr-ringc-", o)
+			buf := make([]byte, 2048)
+			if spinning {
+				// Two frames back to back arm the spin for the next read.
+				for i := 0; i < 2; i++ {
+					router.WriteFrame(ringFrame(t, i))
+					if _, _, err := uplink.ReadFrame(buf); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := uplink.ReadFrame(buf)
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+			start := time.Now()
+			uplink.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Errorf("read ended with %v, want net.ErrClosed", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("read still blocked 2 s after Close")
+			}
+			if d := time.Since(start); d > pollInterval+100*time.Millisecond {
+				t.Errorf("read took %v to end after Close", d)
+			}
+			if _, _, err := uplink.ReadFrame(buf); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("read after Close: %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestLinkDownEndsRead takes the uplink down under a sleeping read, for
+// both kinds of live Conn: the read reports ENETDOWN, which the responder
+// takes as its cue to re-attach.
+func TestLinkDownEndsRead(t *testing.T) {
+	for name, o := range liveOptions {
+		t.Run(name, func(t *testing.T) { testLinkDownEndsRead(t, o) })
+	}
+}
+
+func testLinkDownEndsRead(t *testing.T, o ListenOptions) {
+	ns := vethNamespace(t, "pxr-ringd-")
+	uplink := listenInNamespace(t, ns, "up0", o)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		_, _, err := uplink.ReadFrame(buf)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ipIn(t, "-n", ns, "link", "set", "up0", "down")
+	select {
+	case err := <-done:
+		if !errors.Is(err, unix.ENETDOWN) || !linkGone(err) {
+			t.Errorf("read ended with %v, want ENETDOWN", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("read still blocked 2 s after the link went down")
+	}
+}
