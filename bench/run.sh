@@ -2,11 +2,14 @@
 # proxyarp benchmarks against the kernel and its peers, in one run.
 #
 #   bash bench/run.sh [--quick] [--md docs/BENCHMARKS.md] [--results FILE] [--no-gobench] [--bin PROXYARP]
-#                     [--candidate LABEL=PROXYARP ...] [--ab]
+#                     [--candidate LABEL=PROXYARP ...] [--variant 'LABEL=SERVE FLAGS' ...] [--ab]
 #
 # --candidate runs another proxyarp binary (a prototype) through the same
 # cases right after the built one, for before/after figures in one run;
-# --ab keeps only the floor, proxyarp, the candidates and the reference.
+# --variant runs the built one again with other serve flags (by default a
+# full run has two: without busy polling, and reading from the memory-mapped
+# ring instead of blocking in recvmmsg); --ab keeps only the floor,
+# proxyarp, the candidates, the variants and the reference.
 #
 # Builds proxyarp and bench/arpgen, builds router / host / guest network
 # namespaces over veth (the seed page's topology), and measures one after the
@@ -32,6 +35,8 @@ RESULTS=
 GOBENCH=1
 PREBUILT=
 CANDIDATES=()
+VARIANTS=()
+DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --read ring=--read ring")
 AB=0
 while (($#)); do
 	case $1 in
@@ -41,8 +46,9 @@ while (($#)); do
 	--no-gobench) GOBENCH=0 ;;
 	--bin) PREBUILT=$(realpath "$2"); shift ;;
 	--candidate) CANDIDATES+=("${2%=*}=$(realpath "${2##*=}")"); shift ;;
+	--variant) VARIANTS+=("$2"); shift ;;
 	--ab) AB=1 ;;
-	*) echo "usage: bash bench/run.sh [--quick] [--md FILE] [--results FILE] [--no-gobench] [--bin PROXYARP] [--candidate LABEL=PROXYARP] [--ab]" >&2; exit 2 ;;
+	*) echo "usage: bash bench/run.sh [--quick] [--md FILE] [--results FILE] [--no-gobench] [--bin PROXYARP] [--candidate LABEL=PROXYARP] [--variant 'LABEL=FLAGS'] [--ab]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -149,10 +155,11 @@ idle_cpu() {
 
 # Sample counts (--quick: a smoke run).
 if ((QUICK)); then
-	N_B2B=100 N_SPOR=30 N_UC=50 N_SLOW=3 F1K=500 F10K=2000 F100K=10000 FUNP=10000 IDLE=2 SCALES="1000" N_CONV=3 F100=100
+	N_B2B=100 N_SPOR=30 N_UC=50 N_SLOW=3 F1K=500 F10K=2000 F100K=10000 FUNP=10000 IDLE=2 SCALES="1000" N_CONV=3 F100=100 F10=20
 else
-	N_B2B=1000 N_SPOR=200 N_UC=500 N_SLOW=8 F1K=2000 F10K=20000 F100K=100000 FUNP=50000 IDLE=10 SCALES="1000 10000 100000" N_CONV=10 F100=300
+	N_B2B=1000 N_SPOR=200 N_UC=500 N_SLOW=8 F1K=2000 F10K=20000 F100K=100000 FUNP=50000 IDLE=10 SCALES="1000 10000 100000" N_CONV=10 F100=300 F10=50
 fi
+((${#VARIANTS[@]})) || VARIANTS=("${DEFAULT_VARIANTS[@]}")
 TARGETS=192.0.2.2,192.0.2.10-192.0.2.209 # 201 guest /32s
 
 # ---------------------------------------------------------------- build
@@ -203,11 +210,12 @@ lat_set() {
 	gen lat --label "$name" --case sporadic --target "$target" --n "$N_SPOR" --interval 20ms --samples
 	gen lat --label "$name" --case ucast --target "$target" --n "$N_UC" --interval 1ms --unicast "$HOSTMAC"
 }
-# flood_set NAME [PID]: the floods; with the responder's PID also a slow
-# 100/s one and its CPU time per request.
+# flood_set NAME [PID]: the floods; with the responder's PID also slow
+# 10/s and 100/s ones, and its CPU time per request.
 flood_set() {
 	local name=$1 pid=${2:-} cpu=()
 	[[ -z $pid ]] || cpu=(--responder-pid "$pid")
+	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 10 --n "$F10" --peer-ns "$H" "${cpu[@]}"
 	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 100 --n "$F100" --peer-ns "$H" "${cpu[@]}"
 	gen flood --label "$name" --target "$TARGETS" --rate 1000 --n "$F1K" --peer-ns "$H" "${cpu[@]}"
 	gen flood --label "$name" --target "$TARGETS" --rate 10000 --n "$F10K" --peer-ns "$H" "${cpu[@]}"
@@ -224,11 +232,13 @@ say "kernel answering its own address (the floor)"
 TARGET=192.0.2.1 lat_set "kernel, own address (floor)"
 
 # ---------------------------------------------------------------- proxyarp
-# run_proxyarp LABEL BIN: serve on the uplink, every case, then stop it.
+# run_proxyarp LABEL BIN [FLAGS...]: serve on the uplink, every case, then
+# stop it.
 run_proxyarp() {
 	local label=$1 bin=$2 log=$WORK/proxyarp-$RANDOM.log pid
-	say "$label serve"
-	start "$H" "$log" "$bin" serve --uplink eth0 --log-format json
+	shift 2
+	say "$label serve $*"
+	start "$H" "$log" "$bin" serve --uplink eth0 --log-format json "$@"
 	pid=$STARTED
 	wait_log "$log" '"routing table loaded"' 20
 	wait_log "$log" '"uplink attached"' 20
@@ -245,6 +255,10 @@ for c in "${CANDIDATES[@]}"; do
 	ci=$((ci + 1))
 	cp "${c##*=}" "$WORK/candidate-$ci"
 	run_proxyarp "${c%=*}" "$WORK/candidate-$ci"
+done
+for v in "${VARIANTS[@]}"; do
+	# shellcheck disable=SC2086 # the flags are words
+	run_proxyarp "${v%%=*}" "$BIN" ${v#*=}
 done
 
 # ---------------------------------------------------------------- reference

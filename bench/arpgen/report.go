@@ -147,7 +147,7 @@ func renderTables(recs []map[string]any, gobench string) string {
 	flood := table{title: "Throughput (arpgen flood, broadcast requests)",
 		note: "answered = replies seen at the router / requests sent. drops: gen = the generator's own receive socket " +
 			"(PACKET_STATISTICS), wire = veth tx_dropped at the router, host = rx_dropped of the host's uplink. " +
-			"Responder CPU: utime+stime of the responder process over the flood / requests sent (userspace responders only; 10 ms ticks).",
+			"Responder CPU: time on CPU of all the responder's threads (/proc/PID/task/*/schedstat) over the flood / requests sent (userspace responders only).",
 		head: []string{"responder", "offered", "targets", "sent", "answered", "reply rate", "responder CPU per request", "send errors", "drops gen/wire/host"}}
 	conv := table{title: "Convergence (arpgen conv, a request every 1 ms)",
 		note: "from just before arpgen's netlink route add / delete (in the host namespace, ~0.1 ms) to the kernel timestamp of the first reply after the add / " +
