@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"time"
@@ -24,7 +25,15 @@ func runLat(args []string) error {
 	unicast := c.fs.String("unicast", "", "send to this MAC instead of broadcast (a router's re-check)")
 	limit := c.fs.Duration("max", time.Minute, "stop after this long whatever --n says")
 	samples := c.fs.Bool("samples", false, "include every wire sample (us) in the output")
+	metricsUnix := c.fs.String("metrics-unix", "", "serve's metrics unix socket: also report the latency inside proxyarp (its reply latency histogram)")
 	c.fs.Parse(args)
+	var inside0 []bucket
+	if *metricsUnix != "" {
+		var err error
+		if inside0, err = scrapeInside(*metricsUnix); err != nil {
+			return err
+		}
+	}
 	ifi, src, targets, err := c.setup(1024)
 	if err != nil {
 		return err
@@ -133,6 +142,16 @@ func runLat(args []string) error {
 		"no_request_ts": noReqTS,
 		"wire_p50_us":   round(pct(ws, 50), 1), "wire_p99_us": round(pct(ws, 99), 1), "wire_max_us": round(pct(ws, 100), 1),
 		"gen_p50_us": round(pct(gs, 50), 1), "gen_p99_us": round(pct(gs, 99), 1),
+	}
+	if *metricsUnix != "" {
+		inside1, err := scrapeInside(*metricsUnix)
+		if err != nil {
+			return err
+		}
+		if p50 := insidePercentile(inside0, inside1, 50); !math.IsNaN(p50) {
+			out["inside_p50_us"] = round(p50, 1)
+			out["inside_p99_us"] = round(insidePercentile(inside0, inside1, 99), 1)
+		}
 	}
 	if *samples {
 		r := make([]float64, len(wire))

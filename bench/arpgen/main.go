@@ -107,7 +107,7 @@ func round(x float64, digits int) float64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: arpgen lat|flood|conv|ref|report [flags] (see the package comment)")
+		fmt.Fprintln(os.Stderr, "usage: arpgen lat|flood|conv|ref|churn|report [flags] (see the package comment)")
 		os.Exit(2)
 	}
 	// Whatever happens, never run longer than maxDuration.
@@ -125,6 +125,8 @@ func main() {
 		err = runConv(os.Args[2:])
 	case "ref":
 		err = runRef(os.Args[2:])
+	case "churn":
+		err = runChurn(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
 	default:
