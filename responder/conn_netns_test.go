@@ -134,3 +134,58 @@ func testLiveFrames(t *testing.T, o ListenOptions) {
 		t.Errorf("a write and a read allocate %v times, want 0", allocs)
 	}
 }
+
+// TestPacketConnNDPLive opens the NDP socket (ListenOptions.Proto
+// ProtoNDP) on a veth end in a namespace: it reads Neighbor Solicitations,
+// not ARP or other ICMPv6, and neither reading nor writing allocates, with
+// each way of reading.
+func TestPacketConnNDPLive(t *testing.T) {
+	for name, o := range liveOptions {
+		t.Run(name, func(t *testing.T) {
+			o.Proto = ProtoNDP
+			netns := vethNamespace(t, "pxr-n6c-")
+			// Keep the kernel's own solicitations (DAD of rtr0's
+			// link-local address) off the wire as far as possible.
+			ipIn(t, "netns", "exec", netns, "sysctl", "-qw", "net.ipv6.conf.rtr0.disable_ipv6=1")
+			uplink := listenInNamespace(t, netns, "up0", o)
+			router := listenInNamespace(t, netns, "rtr0", ListenOptions{})
+			sol := ns(t, nsOpts{target: guest2IP6})
+			buf := make([]byte, 2048)
+			for _, f := range [][]byte{
+				request(t, reqOpts{}),                          // ARP: other socket
+				AppendUnsolicitedNA(nil, routerMAC, routerIP6), // ICMPv6, not an NS
+				sol,
+			} {
+				if err := router.WriteFrame(f); err != nil {
+					t.Fatalf("WriteFrame: %v", err)
+				}
+			}
+			for i := 0; ; i++ {
+				n, ptype, err := uplink.ReadFrame(buf)
+				if err != nil {
+					t.Fatalf("ReadFrame: %v", err)
+				}
+				if string(buf[:n]) == string(sol) {
+					if ptype != PacketMulticast {
+						t.Errorf("packet type %v, want multicast", ptype)
+					}
+					break
+				}
+				if buf[12] != 0x86 || buf[13] != 0xdd || buf[ndpOff] != icmpTypeNS || i > 10 {
+					t.Fatalf("read a frame the NDP filter should have dropped: % x", buf[:min(n, 64)])
+				}
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := router.WriteFrame(sol); err != nil {
+					t.Fatalf("WriteFrame: %v", err)
+				}
+				if _, _, err := uplink.ReadFrame(buf); err != nil {
+					t.Fatalf("ReadFrame: %v", err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("a write and a read allocate %v times, want 0", allocs)
+			}
+		})
+	}
+}

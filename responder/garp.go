@@ -106,7 +106,11 @@ type burst struct {
 	next time.Time
 }
 
-// Announce schedules a burst of gratuitous ARP for addr (AnnounceConfig).
+// Announce schedules a burst of gratuitous ARP for addr (AnnounceConfig),
+// or for an IPv6 address a burst of unsolicited Neighbor Advertisements
+// (AppendUnsolicitedNA), sent on the NDP socket when the responder is
+// attached with one (NDP), with the same count, interval and rate cap (one
+// cap for both protocols).
 // It never blocks; a burst already pending for addr is topped up to the full
 // count rather than doubled. The burst
 // stops as soon as addr is no longer owned, so that a guest that moved on
@@ -117,7 +121,7 @@ func (r *Responder) Announce(addr netip.Addr) {
 
 // announce queues a burst of n announcements (0: the configured Count).
 func (r *Responder) announce(addr netip.Addr, n int) {
-	if r.announcements().Count <= 0 || !addr.Is4() {
+	if r.announcements().Count <= 0 || !addr.Is4() && !(addr.Is6() && r.NDP) || addr.Is4In6() {
 		return
 	}
 	select {
@@ -151,6 +155,11 @@ func (r *Responder) announceAll() {
 	for _, a := range l.Addrs() {
 		r.announce(a, 1)
 	}
+	if l6, ok := r.Set.(ownedLister6); ok && r.NDP {
+		for _, a := range l6.Addrs6() {
+			r.announce(a, 1)
+		}
+	}
 }
 
 // runAnnouncer sends the scheduled bursts until ctx is done.
@@ -161,7 +170,7 @@ func (r *Responder) runAnnouncer(ctx context.Context, log *slog.Logger) {
 	rate := cfg.Rate
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	buf := make([]byte, 0, ReplyLen)
+	buf := make([]byte, 0, MaxReplyLen)
 	for {
 		// Send what is due, as far as the rate allows; find the next wake.
 		now := time.Now()
@@ -236,7 +245,15 @@ func (r *Responder) sendGratuitous(buf []byte, addr netip.Addr, log *slog.Logger
 	if att == nil {
 		return // not attached: the re-attach announces everything anyway
 	}
-	frame := AppendGratuitous(buf[:0], att.mac, addr)
+	conn, frame := att.conn, []byte(nil)
+	if addr.Is4() {
+		frame = AppendGratuitous(buf[:0], att.mac, addr)
+	} else {
+		if att.conn6 == nil {
+			return // attached without NDP (IPv6 disabled on the uplink)
+		}
+		conn, frame = att.conn6, AppendUnsolicitedNA(buf[:0], att.mac, addr)
+	}
 	if r.DryRun {
 		r.stats.dryRunGARPs.Add(1)
 		if r.OnAnnounce != nil {
@@ -244,10 +261,10 @@ func (r *Responder) sendGratuitous(buf []byte, addr netip.Addr, log *slog.Logger
 		}
 		return
 	}
-	err := att.conn.WriteFrame(frame)
+	err := conn.WriteFrame(frame)
 	if err != nil {
 		r.stats.writeErrors.Add(1)
-		log.Debug("gratuitous ARP not sent", "ip", addr, "err", err)
+		log.Debug("announcement not sent", "ip", addr, "err", err)
 	} else {
 		r.stats.garpsSent.Add(1)
 	}

@@ -19,7 +19,8 @@ import (
 )
 
 // Responder answers ARP requests on one uplink interface for the addresses
-// of an AnswerSet. Create it with its fields set, then call Run.
+// of an AnswerSet, and with NDP set IPv6 Neighbor Solicitations too, on a
+// second socket. Create it with its fields set, then call Run.
 type Responder struct {
 	// Uplink is the name of the interface the upstream router ARPs on.
 	Uplink string
@@ -33,14 +34,29 @@ type Responder struct {
 
 	// Listen opens the packet socket; nil means ListenPacket.
 	Listen func(ifi *net.Interface) (Conn, error)
+	// NDP answers IPv6 Neighbor Solicitations as well: each attachment
+	// opens a second socket with ListenNDP, read by a loop of its own
+	// with the same Decide, counters, hooks, rate limit and dry run, and
+	// joins the solicited-node group of every owned IPv6 address on the
+	// uplink (see SetOwned). On an uplink where IPv6 is disabled (see
+	// IPv6Enabled) the responder answers ARP only, and says so once.
+	NDP bool
+	// ListenNDP opens the NDP packet socket; nil means ListenNDP.
+	ListenNDP func(ifi *net.Interface) (Conn, error)
+	// IPv6Enabled reports whether the uplink has IPv6; nil means
+	// IPv6Enabled (the sysctl tree).
+	IPv6Enabled func(ifname string) bool
+	// NewJoiner opens the multicast group joiner of an attachment; nil
+	// means NewGroupJoiner.
+	NewJoiner func(ifindex int) (Joiner, error)
 	// LookupLink finds the uplink by name; nil means net.InterfaceByName.
 	LookupLink func(name string) (*net.Interface, error)
 	// OnDecision, when set, is called for every frame read, after the reply
 	// (if any) was written, with the write error if it failed. It runs on
 	// the answer path: it must be quick and must not retain frame.
 	OnDecision func(frame []byte, in Ingress, d Decision, writeErr error)
-	// Announcements configures gratuitous ARP (see Announce); the zero
-	// value sends none. Change it while Run runs with SetAnnouncements.
+	// Announcements configures gratuitous ARP and unsolicited Neighbor
+	// Advertisements (see Announce); the zero value sends none. Change it while Run runs with SetAnnouncements.
 	Announcements AnnounceConfig
 	// OnAnnounce, when set, is called after every gratuitous ARP written
 	// (or not: writeErr), like OnDecision.
@@ -55,6 +71,7 @@ type Responder struct {
 	// must not block or allocate.
 	Latency LatencyObserver
 	// RateLimit, when positive, limits the replies to each requester MAC
+	// (for ARP and NDP separately: each socket's loop has its own buckets)
 	// to a burst of RateLimit, then RateLimit per second (serve
 	// --rate-limit); the rest is decided (Answer) but not sent, and counted
 	// in Stats.RateLimitedReplies. Zero means no limit. Change it while Run
@@ -76,7 +93,23 @@ type Responder struct {
 	sockMu    sync.Mutex // orders reads of the socket's counters
 	sockDrops uint64     // frames the sockets dropped, up to the last read
 	initOnce  sync.Once
+
+	// The solicited-node groups: joiner is the current attachment's (nil
+	// while not attached with NDP), joined the addresses it joined.
+	groupMu sync.Mutex
+	joiner  Joiner
+	joined  map[netip.Addr]struct{}
 }
+
+// Joiner joins and leaves the solicited-node groups of IPv6 addresses on
+// the uplink; GroupJoiner is the live implementation.
+type Joiner interface {
+	Join(addr netip.Addr) error
+	Leave(addr netip.Addr) error
+	Close() error
+}
+
+var _ Joiner = (*GroupJoiner)(nil)
 
 // LatencyObserver receives reply latencies in seconds.
 type LatencyObserver interface {
@@ -122,6 +155,18 @@ func (r *Responder) Run(ctx context.Context) error {
 	if listen == nil {
 		listen = ListenPacket
 	}
+	listen6 := r.ListenNDP
+	if listen6 == nil {
+		listen6 = ListenNDP
+	}
+	ipv6 := r.IPv6Enabled
+	if ipv6 == nil {
+		ipv6 = IPv6Enabled
+	}
+	newJoiner := r.NewJoiner
+	if newJoiner == nil {
+		newJoiner = func(ifindex int) (Joiner, error) { return NewGroupJoiner(ifindex) }
+	}
 
 	{
 		// Always running: SetAnnouncements may turn announcements on.
@@ -147,7 +192,14 @@ func (r *Responder) Run(ctx context.Context) error {
 			return true
 		}
 	}
-	var lastWait string
+	var lastWait, lastNDP string
+	// ndpNote logs why an attachment answers ARP only, once in a row.
+	ndpNote := func(why string, args ...any) {
+		if why != lastNDP {
+			log.Warn(why, append([]any{"dev", r.Uplink}, args...)...)
+			lastNDP = why
+		}
+	}
 	waitFor := func(why string, args ...any) bool {
 		if why != lastWait {
 			log.Warn(why, append([]any{"dev", r.Uplink}, args...)...)
@@ -188,21 +240,50 @@ func (r *Responder) Run(ctx context.Context) error {
 			continue
 		}
 		lastWait = ""
+		var conn6 Conn
+		if r.NDP {
+			switch {
+			case !ipv6(ifi.Name):
+				ndpNote("IPv6 is disabled on the uplink: answering ARP only")
+			default:
+				conn6, err = listen6(ifi)
+				if err != nil {
+					if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+						conn.Close()
+						return fmt.Errorf("listen for NDP on %s: %w", r.Uplink, ErrPermission)
+					}
+					ndpNote("cannot open the NDP packet socket: answering ARP only", "err", err)
+					conn6 = nil
+				} else {
+					lastNDP = ""
+				}
+			}
+		}
 		in := Ingress{Name: ifi.Name, MAC: mac}
+		if conn6 != nil {
+			r.attachGroups(ifi.Index, newJoiner, log)
+		}
 		// The announcer writes on current: set it before saying attached.
-		r.current.Store(&attachment{conn: conn, mac: mac})
+		r.current.Store(&attachment{conn: conn, conn6: conn6, mac: mac})
 		r.attached.Store(true)
-		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String())
+		log.Info("uplink attached", "dev", ifi.Name, "ifindex", ifi.Index, "mac", mac.String(), "ndp", conn6 != nil)
 		if attaches++; attaches > 1 {
 			// Re-attached, perhaps with a new MAC: the router may hold
 			// stale entries for everything. (Not at start-up: what is
 			// already there is not news.)
 			r.announceAll()
 		}
-		err = r.serve(ctx, conn, in, ifi.Index, lookup, log)
+		conns := []Conn{conn}
+		if conn6 != nil {
+			conns = append(conns, conn6)
+		}
+		err = r.serve(ctx, conns, in, ifi.Index, lookup, log)
 		r.current.Store(nil)
-		r.collectSocketStats(conn)
-		conn.Close()
+		r.detachGroups(log)
+		for _, c := range conns {
+			r.collectSocketStats(c)
+			c.Close()
+		}
 		r.attached.Store(false)
 		if ctx.Err() != nil {
 			break
@@ -294,11 +375,12 @@ func (r *Responder) Recheck() {
 	}
 }
 
-// attachment is the socket the responder is attached with, for the
-// announcer, which writes on it from its own goroutine.
+// attachment is the sockets the responder is attached with, for the
+// announcer, which writes on them from its own goroutine: conn (ARP) and
+// conn6 (NDP, nil without).
 type attachment struct {
-	conn Conn
-	mac  MAC
+	conn, conn6 Conn
+	mac         MAC
 }
 
 // garpQueueLen bounds the announcements waiting to be scheduled.
@@ -307,18 +389,28 @@ const garpQueueLen = 4096
 // errUplinkChanged ends serve when Recheck found the uplink changed.
 var errUplinkChanged = errors.New("uplink changed")
 
-// serve runs the read-decide-reply loop on one attached socket. It returns
-// when ctx is done or the socket fails in a way that needs a new one (the
-// uplink went down or away).
-func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, lookup func(string) (*net.Interface, error), log *slog.Logger) error {
+// serve runs the read-decide-reply loop on each attached socket (ARP, and
+// NDP when attached with it), each on a goroutine locked to an OS thread.
+// It returns when ctx is done or one socket fails in a way that needs new
+// ones (the uplink went down or away): all sockets are re-attached
+// together. It returns the first loop's error.
+func (r *Responder) serve(ctx context.Context, conns []Conn, in Ingress, ifindex int, lookup func(string) (*net.Interface, error), log *slog.Logger) error {
 	stop := make(chan struct{})
-	defer close(stop)
+	var stopOnce sync.Once
+	closeAll := func() {
+		stopOnce.Do(func() {
+			close(stop)
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
 	var changed atomic.Bool
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
-				c.Close()
+				closeAll()
 				return
 			case <-stop:
 				return
@@ -330,19 +422,52 @@ func (r *Responder) serve(ctx context.Context, c Conn, in Ingress, ifindex int, 
 					}
 				}
 				changed.Store(true)
-				c.Close()
+				closeAll()
 				return
 			}
 		}
 	}()
+	errs := make(chan error, len(conns))
+	for _, c := range conns[1:] {
+		go func() {
+			err := r.readLoop(ctx, c, in, &changed, log)
+			closeAll()
+			errs <- err
+		}()
+	}
+	first := r.readLoop(ctx, conns[0], in, &changed, log)
+	closeAll()
+	for range conns[1:] {
+		// The loop that failed first says why; the others were closed.
+		if err := <-errs; first == nil || errors.Is(first, net.ErrClosed) {
+			first = cmpOr(err, first)
+		}
+	}
+	if changed.Load() {
+		return errUplinkChanged
+	}
+	return first
+}
 
+// cmpOr returns err unless it is nil or net.ErrClosed, else fallback.
+func cmpOr(err, fallback error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) && fallback != nil {
+		return fallback
+	}
+	return err
+}
+
+// readLoop reads, decides and answers the frames of one socket until it
+// fails or is closed. It returns errUplinkChanged when Recheck closed it,
+// net.ErrClosed (or ctx's error) when serve did.
+func (r *Responder) readLoop(ctx context.Context, c Conn, in Ingress, changed *atomic.Bool, log *slog.Logger) error {
 	// A thread of its own: ReadFrame blocks in the kernel, and the reply
 	// goes out from the thread the kernel woke, with no goroutine handoff.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	buf := make([]byte, 2048)
-	out := make([]byte, 0, ReplyLen)
+	buf := make([]byte, 2048) // batchSlot: the longest frame a read returns
+	out := make([]byte, 0, MaxReplyLen)
 	errBackoff := time.Duration(0)
 	conflicts := newConflictLog(r.ConflictInterval)
 	limiter := newMACLimiter(math.Float64frombits(r.rate.Load()), maxTrackedMACs)
@@ -440,7 +565,8 @@ type Stats struct {
 	Replies uint64
 	// ReadErrors and WriteErrors count failed socket calls.
 	ReadErrors, WriteErrors uint64
-	// GARPsSent counts gratuitous ARP announcements written; GARPsDropped
+	// GARPsSent counts announcements written: gratuitous ARP, and
+	// unsolicited Neighbor Advertisements for IPv6 addresses; GARPsDropped
 	// those not even scheduled because the queue was full.
 	GARPsSent, GARPsDropped uint64
 	// DryRunReplies and DryRunGARPs count the replies and announcements
@@ -490,6 +616,9 @@ func (r *Responder) Stats() Stats {
 func (r *Responder) socketDrops() uint64 {
 	if att := r.current.Load(); att != nil {
 		r.collectSocketStats(att.conn)
+		if att.conn6 != nil {
+			r.collectSocketStats(att.conn6)
+		}
 	}
 	r.sockMu.Lock()
 	defer r.sockMu.Unlock()
@@ -522,4 +651,110 @@ func (r *Responder) UplinkMAC() (MAC, bool) {
 		return att.mac, true
 	}
 	return MAC{}, false
+}
+
+// SetOwned tells the responder that the IPv6 address addr became owned
+// (owned) or stopped being owned, so that it joins or leaves addr's
+// solicited-node group on the uplink: the watcher's OnChange6 calls it,
+// start-up changes included. Addresses that are not IPv6 are ignored.
+// While not attached with NDP it only takes note: each attachment joins
+// the groups of every address the Set owns then (when the Set lists its
+// addresses: Addrs6). Safe to call from any goroutine; it does not block
+// on the network.
+func (r *Responder) SetOwned(addr netip.Addr, owned bool) {
+	if !addr.Is6() || addr.Is4In6() {
+		return
+	}
+	r.groupMu.Lock()
+	defer r.groupMu.Unlock()
+	r.setOwnedLocked(addr, owned)
+}
+
+// setOwnedLocked is SetOwned with groupMu held.
+func (r *Responder) setOwnedLocked(addr netip.Addr, owned bool) {
+	if r.joiner == nil {
+		return
+	}
+	_, in := r.joined[addr]
+	switch {
+	case owned && !in:
+		if err := r.joiner.Join(addr); err != nil {
+			r.logger().Warn("cannot join the solicited-node group: solicitations sent to it may not reach the responder", "ip", addr, "dev", r.Uplink, "err", err)
+			return
+		}
+		r.joined[addr] = struct{}{}
+	case !owned && in:
+		delete(r.joined, addr)
+		if err := r.joiner.Leave(addr); err != nil {
+			r.logger().Debug("cannot leave the solicited-node group", "ip", addr, "dev", r.Uplink, "err", err)
+		}
+	}
+}
+
+// JoinedGroups returns how many owned IPv6 addresses have their
+// solicited-node group joined on the uplink (0 while not attached with
+// NDP).
+func (r *Responder) JoinedGroups() int {
+	r.groupMu.Lock()
+	defer r.groupMu.Unlock()
+	return len(r.joined)
+}
+
+// ownedLister6 is implemented by answer sets that can list their IPv6
+// addresses (routes.Set).
+type ownedLister6 interface {
+	Addrs6() []netip.Addr
+}
+
+// attachGroups opens the joiner of a new attachment and joins the group of
+// every owned IPv6 address.
+func (r *Responder) attachGroups(ifindex int, newJoiner func(int) (Joiner, error), log *slog.Logger) {
+	j, err := newJoiner(ifindex)
+	if err != nil {
+		log.Warn("cannot join solicited-node groups: solicitations may not reach the responder", "dev", r.Uplink, "err", err)
+		return
+	}
+	// All under groupMu: the watcher changes the Set before it calls
+	// SetOwned, so an address owned before the joiner is in place is in
+	// the list, and one that stops being owned meanwhile is either not
+	// joined here (Owned says no) or left by its SetOwned, which waits.
+	r.groupMu.Lock()
+	defer r.groupMu.Unlock()
+	r.joiner, r.joined = j, map[netip.Addr]struct{}{}
+	if l, ok := r.Set.(ownedLister6); ok {
+		for _, a := range l.Addrs6() {
+			if r.Set.Owned(a) {
+				r.setOwnedLocked(a, true)
+			}
+		}
+	}
+}
+
+// detachGroups leaves every group (closing the joiner) when the attachment
+// ends.
+func (r *Responder) detachGroups(log *slog.Logger) {
+	r.groupMu.Lock()
+	defer r.groupMu.Unlock()
+	if r.joiner == nil {
+		return
+	}
+	if err := r.joiner.Close(); err != nil {
+		log.Debug("closing the group joiner", "dev", r.Uplink, "err", err)
+	}
+	r.joiner, r.joined = nil, nil
+}
+
+func (r *Responder) logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+// IPv6Enabled reports whether IPv6 is enabled on the interface named
+// ifname: /proc/sys/net/ipv6/conf/IFNAME exists and its disable_ipv6 is
+// not 1. Without IPv6 there are no Neighbor Solicitations to answer.
+func IPv6Enabled(ifname string) bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6")
+	return err == nil && strings.TrimSpace(string(b)) != "1"
 }

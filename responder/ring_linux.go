@@ -75,14 +75,10 @@ type ringConn struct {
 var _ Conn = (*ringConn)(nil)
 
 // listenRing opens the Conn that reads from a receive ring.
-func listenRing(ifi *net.Interface, busyPoll time.Duration) (Conn, error) {
-	filter, err := Filter()
+func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
+	c, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
-	}
-	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: filter})
-	if err != nil {
-		return nil, fmt.Errorf("open packet socket on %s: %w", ifi.Name, err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
