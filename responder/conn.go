@@ -300,12 +300,16 @@ func (pc *packetConn) WriteFrame(b []byte) error {
 // write runs under rc.Control.
 func (pc *packetConn) write(fd uintptr) { pc.werr = writeRetry(int(fd), pc.wbuf) }
 
-// writeRetry writes one frame with write(2), and once more after a short
-// wait when the transmit queue is full.
+// writeRetry sends one frame with send(MSG_DONTWAIT), and once more after
+// a short wait when the transmit queue is full. MSG_DONTWAIT because the
+// socket itself is in blocking mode (for its reads): a reply must never
+// wait for room in the transmit queue.
 func writeRetry(fd int, b []byte) error {
 	var err error
 	for try := 0; try < 2; try++ {
-		_, err = unix.Write(fd, b)
+		if err = unix.Sendto(fd, b, unix.MSG_DONTWAIT, nil); err == nil {
+			return nil
+		}
 		if err != unix.EAGAIN && err != unix.ENOBUFS {
 			return err
 		}
