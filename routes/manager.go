@@ -16,8 +16,8 @@ import (
 // when a named network device does not exist.
 var ErrNoDevice = errors.New("no such network device")
 
-// KernelRoute is an IPv4 route of the main table as the Manager installs,
-// finds and removes it: one device, no gateway.
+// KernelRoute is an IPv4 or IPv6 route of the main table as the Manager
+// installs, finds and removes it: one device, no gateway.
 type KernelRoute struct {
 	Dst netip.Prefix
 	// Dev is the outgoing device's name; empty when the route has none
@@ -98,8 +98,12 @@ type Kernel interface {
 	// Addrs returns the link's primary IPv4 addresses, in the kernel's
 	// order (the first is what `ip -4 addr show primary` prints first).
 	Addrs(l Link) ([]netip.Prefix, error)
+	// Addrs6 returns the link's IPv6 addresses, with their scopes and
+	// flags, in the kernel's order (that of `ip -6 addr show`).
+	Addrs6(l Link) ([]IfAddr, error)
 	// AddAddr puts p on the link; an address already there is not an
-	// error.
+	// error. An IPv6 address is added without duplicate address
+	// detection (nodad): it is usable at once.
 	AddAddr(l Link, p netip.Prefix) error
 	// SetUp sets the link administratively up or down.
 	SetUp(l Link, up bool) error
@@ -108,11 +112,11 @@ type Kernel interface {
 	// WriteSysctl writes value to /proc/sys/KEY in the Kernel's network
 	// namespace; key uses slashes: net/ipv4/conf/vif1.0/proxy_arp.
 	WriteSysctl(key, value string) error
-	// RoutesTo returns the IPv4 routes of the main table whose
-	// destination is exactly dst.
+	// RoutesTo returns the routes of the main table whose destination is
+	// exactly dst (of dst's family).
 	RoutesTo(dst netip.Prefix) ([]KernelRoute, error)
-	// RoutesByProto returns the IPv4 routes of the main table with the
-	// given protocol.
+	// RoutesByProto returns the IPv4 and IPv6 routes of the main table
+	// with the given protocol.
 	RoutesByProto(proto int) ([]KernelRoute, error)
 	// ReplaceRoute installs r (NLM_F_REPLACE: it replaces the route with
 	// the same destination and metric, if any).
@@ -120,6 +124,16 @@ type Kernel interface {
 	// DeleteRoute deletes r, matched by destination, device, metric and
 	// protocol. A missing route gives an error wrapping unix.ESRCH.
 	DeleteRoute(r KernelRoute) error
+}
+
+// IfAddr is an address of a link as the kernel lists it.
+type IfAddr struct {
+	Prefix netip.Prefix
+	// Scope is the address's scope: unix.RT_SCOPE_UNIVERSE (global),
+	// RT_SCOPE_LINK (fe80::/10), RT_SCOPE_HOST (::1).
+	Scope int
+	// Flags are the IFA_F_* flags (tentative, dadfailed, deprecated...).
+	Flags uint32
 }
 
 // Manager installs and removes guest routes the way Xen's vif-route does,
@@ -142,16 +156,38 @@ type PlugSpec struct {
 	// Dev is the guest device, e.g. vif1.0 or vif1.0-emu.
 	Dev string
 	// Src is the host's address (MAIN_IP: the first IPv4 address of the
-	// gateway device), used as the routes' preferred source. Plug also
-	// puts Src/32 on Dev. AddRoutes accepts the zero Addr: no source.
+	// gateway device), used as the IPv4 routes' preferred source. Plug
+	// also puts Src/32 on Dev. Plug needs it unless every entry is IPv6
+	// (then the zero Addr leaves the device's IPv4 alone); AddRoutes
+	// accepts the zero Addr: no source.
 	Src netip.Addr
-	// Entries are the destinations: the vif's ip= list. Entries shorter
-	// than /32 are installed, with a warning: the responder only answers
-	// for /32s.
+	// Src6 is the host's IPv6 address (MAIN_IP6: the first global IPv6
+	// address of the gateway device), the IPv6 routes' preferred source;
+	// the zero Addr for none.
+	Src6 netip.Addr
+	// Gateway6 is the guests' IPv6 gateway, a link-local address that
+	// Plug puts on Dev (nodad) when an entry is IPv6, e.g. fe80::1/64;
+	// the zero Prefix for none. AddRoutes ignores it.
+	Gateway6 netip.Prefix
+	// Entries are the destinations: the vif's ip= list, IPv4 and IPv6.
+	// Entries other than host routes (/32, /128) are installed, with a
+	// warning: the responder only answers for host routes.
 	Entries []netip.Prefix
 	// Metric is the routes' metric: 2 for a vif, 1 for a tap (as
-	// vif-route).
+	// vif-route). IPv6 routes of metric 0 get the kernel's 1024.
 	Metric int
+}
+
+// families reports whether entries hold IPv4 and IPv6 prefixes.
+func families(entries []netip.Prefix) (has4, has6 bool) {
+	for _, e := range entries {
+		if e.Addr().Is4() {
+			has4 = true
+		} else {
+			has6 = true
+		}
+	}
+	return has4, has6
 }
 
 // Plug prepares a guest device and routes spec.Entries to it, like
@@ -161,36 +197,87 @@ type PlugSpec struct {
 //
 //	ENTRY dev DEV src SRC metric METRIC proto proxyarp
 //
+// When an entry is IPv6, the device also gets disable_ipv6=0 and
+// accept_ra=0 (a guest's router advertisements never configure the host)
+// before it is set up, then Gateway6 (nodad), and the IPv6 routes get Src6
+// as their source (none when Src6 is the zero Addr). An IPv4-only plug
+// does nothing of this: not one more request.
+//
 // Everything is checked before anything changes: the device must exist,
-// no entry may equal or contain Src, and no entry may already be routed by
-// anyone else (another device, or a route not carrying ProtoProxyarp); the
-// error names the route in the way. A route of ours to the same device is
-// replaced, so a second Plug converges. When installing a route fails, the
-// routes this call added are removed again.
+// no entry may equal or contain Src or Src6, and no entry may already be
+// routed by anyone else (another device, or a route not carrying
+// ProtoProxyarp); the error names the route in the way. A route of ours to
+// the same device is replaced, so a second Plug converges. When installing
+// a route fails, the routes this call added (IPv4 and IPv6) are removed
+// again.
 func (m *Manager) Plug(ctx context.Context, spec PlugSpec) error {
-	if !spec.Src.Is4() {
-		return fmt.Errorf("plug %s: source address %v is not IPv4", spec.Dev, spec.Src)
+	has4, has6 := families(spec.Entries)
+	if spec.Src.IsValid() || has4 || !has6 {
+		if !spec.Src.Is4() {
+			return fmt.Errorf("plug %s: source address %v is not IPv4", spec.Dev, spec.Src)
+		}
+	}
+	if err := checkSpec6(spec); err != nil {
+		return fmt.Errorf("plug %s: %w", spec.Dev, err)
 	}
 	p, err := m.plan(spec)
 	if err != nil {
 		return err
 	}
-	host := netip.PrefixFrom(spec.Src, 32)
-	if err := m.Kernel.AddAddr(p.link, host); err != nil {
-		return fmt.Errorf("add address %s to %s: %w", host, spec.Dev, err)
+	if spec.Src.IsValid() {
+		host := netip.PrefixFrom(spec.Src, 32)
+		if err := m.Kernel.AddAddr(p.link, host); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", host, spec.Dev, err)
+		}
+	}
+	if has6 {
+		// Before the device is up: IPv6 comes up with it, and no
+		// router advertisement is accepted meanwhile.
+		if err := m.writeSysctls(
+			"net/ipv6/conf/"+spec.Dev+"/disable_ipv6", "0",
+			"net/ipv6/conf/"+spec.Dev+"/accept_ra", "0",
+		); err != nil {
+			return err
+		}
 	}
 	if err := m.Kernel.SetUp(p.link, true); err != nil {
 		return fmt.Errorf("set %s up: %w", spec.Dev, err)
 	}
-	for _, kv := range [][2]string{
-		{"net/ipv4/conf/" + spec.Dev + "/proxy_arp", "1"},
-		{"net/ipv4/neigh/" + spec.Dev + "/proxy_delay", "0"},
-	} {
-		if err := m.Kernel.WriteSysctl(kv[0], kv[1]); err != nil {
-			return fmt.Errorf("set %s=%s: %w", kv[0], kv[1], err)
+	if spec.Src.IsValid() {
+		if err := m.writeSysctls(
+			"net/ipv4/conf/"+spec.Dev+"/proxy_arp", "1",
+			"net/ipv4/neigh/"+spec.Dev+"/proxy_delay", "0",
+		); err != nil {
+			return err
+		}
+	}
+	if has6 && spec.Gateway6.IsValid() {
+		if err := m.Kernel.AddAddr(p.link, spec.Gateway6); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", spec.Gateway6, spec.Dev, err)
 		}
 	}
 	return m.install(ctx, p)
+}
+
+// writeSysctls writes key, value pairs in order.
+func (m *Manager) writeSysctls(kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := m.Kernel.WriteSysctl(kv[i], kv[i+1]); err != nil {
+			return fmt.Errorf("set %s=%s: %w", kv[i], kv[i+1], err)
+		}
+	}
+	return nil
+}
+
+// checkSpec6 checks the IPv6 fields of spec.
+func checkSpec6(spec PlugSpec) error {
+	if spec.Src6.IsValid() && (!spec.Src6.Is6() || spec.Src6.Is4In6()) {
+		return fmt.Errorf("source address %v is not IPv6", spec.Src6)
+	}
+	if g := spec.Gateway6; g.IsValid() && (!g.Addr().Is6() || !g.Addr().IsLinkLocalUnicast() || g.Addr().Zone() != "") {
+		return fmt.Errorf("IPv6 gateway %v is not a link-local IPv6 address (such as fe80::1/64)", g)
+	}
+	return nil
 }
 
 // AddRoutes installs the routes of spec like Plug, with the same checks
@@ -199,6 +286,9 @@ func (m *Manager) Plug(ctx context.Context, spec PlugSpec) error {
 func (m *Manager) AddRoutes(ctx context.Context, spec PlugSpec) error {
 	if spec.Src.IsValid() && !spec.Src.Is4() {
 		return fmt.Errorf("add routes via %s: source address %v is not IPv4", spec.Dev, spec.Src)
+	}
+	if err := checkSpec6(PlugSpec{Src6: spec.Src6}); err != nil {
+		return fmt.Errorf("add routes via %s: %w", spec.Dev, err)
 	}
 	p, err := m.plan(spec)
 	if err != nil {
@@ -220,10 +310,14 @@ type plan struct {
 	stale []KernelRoute
 }
 
+// ip6DefaultMetric is the metric the kernel gives an IPv6 route of
+// metric 0 (IP6_RT_PRIO_USER).
+const ip6DefaultMetric = 1024
+
 // plan checks spec against the kernel without changing anything.
 func (m *Manager) plan(spec PlugSpec) (plan, error) {
 	p := plan{spec: spec}
-	if err := checkEntries(spec.Entries, spec.Src); err != nil {
+	if err := checkEntries(spec.Entries, spec.Src, spec.Src6); err != nil {
 		return p, fmt.Errorf("plug %s: %w", spec.Dev, err)
 	}
 	link, err := m.Kernel.LinkByName(spec.Dev)
@@ -232,9 +326,16 @@ func (m *Manager) plan(spec PlugSpec) (plan, error) {
 	}
 	p.link = link
 	for _, e := range spec.Entries {
+		src, metric := spec.Src, spec.Metric
+		if e.Addr().Is6() {
+			src = spec.Src6
+			if metric == 0 {
+				metric = ip6DefaultMetric
+			}
+		}
 		r := KernelRoute{
-			Dst: e, Dev: link.Name, LinkIndex: link.Index, Src: spec.Src,
-			Metric: spec.Metric, Protocol: ProtoProxyarp, Type: unix.RTN_UNICAST,
+			Dst: e, Dev: link.Name, LinkIndex: link.Index, Src: src,
+			Metric: metric, Protocol: ProtoProxyarp, Type: unix.RTN_UNICAST,
 		}
 		have, err := m.Kernel.RoutesTo(e)
 		if err != nil {
@@ -245,11 +346,11 @@ func (m *Manager) plan(spec PlugSpec) (plan, error) {
 			switch {
 			case h.Protocol != ProtoProxyarp:
 				return p, fmt.Errorf("%s is already routed: %s (not installed by proxyarp; remove it first)", e, h)
-			case h.Dev == link.Name && h.Metric == spec.Metric:
+			case h.Dev == link.Name && h.Metric == metric:
 				exists = true
 			case h.Dev == link.Name:
 				p.stale = append(p.stale, h)
-			case sameGuest(h.Dev, link.Name) && h.Metric != spec.Metric:
+			case sameGuest(h.Dev, link.Name) && h.Metric != metric:
 				// vif-route routes a HVM guest's addresses both to
 				// its PV vif (metric 2) and to its emulated twin
 				// vifD.N-emu (metric 1). At the same metric the
@@ -258,8 +359,12 @@ func (m *Manager) plan(spec PlugSpec) (plan, error) {
 				return p, fmt.Errorf("%s is already routed to another device: %s", e, h)
 			}
 		}
-		if e.Bits() != 32 && m.Log != nil {
-			m.Log.Warn("route is not a /32: installed, but proxyarp answers ARP only for /32 routes", "dst", e.String(), "dev", link.Name)
+		if m.Log != nil {
+			if e.Addr().Is4() && e.Bits() != 32 {
+				m.Log.Warn("route is not a /32: installed, but proxyarp answers ARP only for /32 routes", "dst", e.String(), "dev", link.Name)
+			} else if e.Addr().Is6() && e.Bits() != 128 {
+				m.Log.Warn("route is not a /128: installed, but proxyarp answers NDP only for /128 routes", "dst", e.String(), "dev", link.Name)
+			}
 		}
 		p.routes = append(p.routes, r)
 		p.existing = append(p.existing, exists)
@@ -273,20 +378,28 @@ func sameGuest(a, b string) bool {
 	return a == b+"-emu" || b == a+"-emu"
 }
 
-// checkEntries refuses invalid entries and entries covering src.
-func checkEntries(entries []netip.Prefix, src netip.Addr) error {
+// checkEntries refuses invalid entries, IPv6 entries that are not global
+// unicast, and entries covering src or src6.
+func checkEntries(entries []netip.Prefix, src, src6 netip.Addr) error {
 	for _, e := range entries {
-		if !e.IsValid() || !e.Addr().Is4() {
-			return fmt.Errorf("entry %v is not an IPv4 address or prefix", e)
+		if !e.IsValid() || e.Addr().Is4In6() || e.Addr().Zone() != "" {
+			return fmt.Errorf("entry %v is not an IPv4 or IPv6 address or prefix", e)
 		}
 		if e != e.Masked() {
 			return fmt.Errorf("entry %s has host bits set (did you mean %s?)", e, e.Masked())
 		}
-		if src.IsValid() && e.Contains(src) {
-			if e.Bits() == 32 {
-				return fmt.Errorf("entry %s is the host's own address (MAIN_IP): refusing to route it to a guest", e)
+		own, name := src, "MAIN_IP"
+		if a := e.Addr(); a.Is6() {
+			if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+				return fmt.Errorf("entry %s is not a global unicast IPv6 address or prefix", e)
 			}
-			return fmt.Errorf("entry %s contains the host's own address %s (MAIN_IP): refusing to route it to a guest", e, src)
+			own, name = src6, "MAIN_IP6"
+		}
+		if own.IsValid() && e.Contains(own) {
+			if e.IsSingleIP() {
+				return fmt.Errorf("entry %s is the host's own address (%s): refusing to route it to a guest", e, name)
+			}
+			return fmt.Errorf("entry %s contains the host's own address %s (%s): refusing to route it to a guest", e, own, name)
 		}
 	}
 	return nil
@@ -411,6 +524,47 @@ func (m *Manager) MainIP(dev string) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("gateway device %s has no IPv4 address", dev)
+}
+
+// ErrNoGlobalIPv6 is returned (wrapped) by MainIP6 when the device has no
+// usable global IPv6 address.
+var ErrNoGlobalIPv6 = errors.New("no usable global IPv6 address")
+
+// MainIP6 returns MAIN_IP6, the source of IPv6 guest routes: the first
+// global-scope IPv6 address of dev as `ip -6 addr show` lists it, skipping
+// addresses that are tentative (the kernel refuses them as a route's
+// source), that failed duplicate address detection, or that are
+// temporary (privacy) addresses; a deprecated address only when there is
+// no other. An error wrapping ErrNoGlobalIPv6 says there is none.
+func (m *Manager) MainIP6(dev string) (netip.Addr, error) {
+	link, err := m.Kernel.LinkByName(dev)
+	if errors.Is(err, ErrNoDevice) {
+		return netip.Addr{}, fmt.Errorf("gateway device %s does not exist (set gatewaydev= in the vif spec, or netdev=)", dev)
+	}
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("gateway device %s: %w", dev, err)
+	}
+	addrs, err := m.Kernel.Addrs6(link)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("list IPv6 addresses of gateway device %s: %w", dev, err)
+	}
+	var deprecated netip.Addr
+	for _, a := range addrs {
+		if a.Scope != unix.RT_SCOPE_UNIVERSE || !a.Prefix.Addr().Is6() ||
+			a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_TEMPORARY) != 0 {
+			continue
+		}
+		if a.Flags&unix.IFA_F_DEPRECATED == 0 {
+			return a.Prefix.Addr(), nil
+		}
+		if !deprecated.IsValid() {
+			deprecated = a.Prefix.Addr()
+		}
+	}
+	if deprecated.IsValid() {
+		return deprecated, nil
+	}
+	return netip.Addr{}, fmt.Errorf("gateway device %s: %w", dev, ErrNoGlobalIPv6)
 }
 
 // Rename renames device from to to, refusing when a device called to

@@ -216,21 +216,76 @@ func (k *NetlinkKernel) Addrs(l Link) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// AddAddr implements Kernel with RTM_NEWADDR and NLM_F_REPLACE. Like
-// `ip addr replace`, a prefix shorter than /31 gets the broadcast address.
-func (k *NetlinkKernel) AddAddr(l Link, p netip.Prefix) error {
-	if !p.Addr().Is4() {
-		return fmt.Errorf("address %s is not IPv4", p)
-	}
+// Addrs6 implements Kernel with an RTM_GETADDR dump of AF_INET6. A link
+// that is gone has no addresses.
+func (k *NetlinkKernel) Addrs6(l Link) ([]IfAddr, error) {
 	req := make([]byte, unix.SizeofIfAddrmsg)
-	req[0], req[1] = unix.AF_INET, uint8(p.Bits())
+	req[0] = unix.AF_INET6
 	binary.NativeEndian.PutUint32(req[4:8], uint32(l.Index))
-	a := p.Addr().As4()
-	req = appendAttr(req, unix.IFA_LOCAL, a[:])
-	req = appendAttr(req, unix.IFA_ADDRESS, a[:])
-	if p.Bits() < 31 {
-		b := binary.BigEndian.Uint32(a[:]) | (1<<(32-p.Bits()) - 1)
-		req = appendAttr(req, unix.IFA_BROADCAST, binary.BigEndian.AppendUint32(nil, b))
+	var out []IfAddr
+	err := k.dump(unix.RTM_GETADDR, req, func(typ uint16, m []byte) error {
+		if typ != unix.RTM_NEWADDR || len(m) < unix.SizeofIfAddrmsg || m[0] != unix.AF_INET6 {
+			return nil
+		}
+		if int(binary.NativeEndian.Uint32(m[4:8])) != l.Index {
+			return nil
+		}
+		a := IfAddr{Scope: int(m[3]), Flags: uint32(m[2])}
+		bits := int(m[1])
+		var local, address netip.Addr
+		err := eachAttr(m[unix.SizeofIfAddrmsg:], func(t uint16, v []byte) {
+			switch t {
+			case unix.IFA_LOCAL:
+				local, _ = netip.AddrFromSlice(v)
+			case unix.IFA_ADDRESS:
+				address, _ = netip.AddrFromSlice(v)
+			case unix.IFA_FLAGS:
+				if len(v) == 4 {
+					a.Flags = binary.NativeEndian.Uint32(v)
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if !local.IsValid() {
+			local = address
+		}
+		if local.Is6() && bits <= 128 {
+			a.Prefix = netip.PrefixFrom(local, bits)
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list IPv6 addresses of %s: %w", l.Name, err)
+	}
+	return out, nil
+}
+
+// AddAddr implements Kernel with RTM_NEWADDR and NLM_F_REPLACE. Like
+// `ip addr replace`, an IPv4 prefix shorter than /31 gets the broadcast
+// address; an IPv6 address is added as `ip addr replace ... nodad`.
+func (k *NetlinkKernel) AddAddr(l Link, p netip.Prefix) error {
+	req := make([]byte, unix.SizeofIfAddrmsg)
+	binary.NativeEndian.PutUint32(req[4:8], uint32(l.Index))
+	req[1] = uint8(p.Bits())
+	switch a := p.Addr(); {
+	case a.Is4():
+		req[0] = unix.AF_INET
+		a4 := a.As4()
+		req = appendAttr(req, unix.IFA_LOCAL, a4[:])
+		req = appendAttr(req, unix.IFA_ADDRESS, a4[:])
+		if p.Bits() < 31 {
+			b := binary.BigEndian.Uint32(a4[:]) | (1<<(32-p.Bits()) - 1)
+			req = appendAttr(req, unix.IFA_BROADCAST, binary.BigEndian.AppendUint32(nil, b))
+		}
+	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+		req[0], req[2] = unix.AF_INET6, unix.IFA_F_NODAD
+		a16 := a.As16()
+		req = appendAttr(req, unix.IFA_ADDRESS, a16[:])
+	default:
+		return fmt.Errorf("address %s is neither IPv4 nor IPv6", p)
 	}
 	return linkError(l.Name, k.change(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, req))
 }
@@ -275,22 +330,27 @@ func writeProcFile(path, value string) error {
 	return nil
 }
 
-// RoutesTo implements Kernel.
+// RoutesTo implements Kernel with a dump of dst's family.
 func (k *NetlinkKernel) RoutesTo(dst netip.Prefix) ([]KernelRoute, error) {
-	return k.listRoutes(0, func(r KernelRoute) bool { return r.Dst == dst })
+	family := uint8(unix.AF_INET)
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	return k.listRoutes(family, 0, func(r KernelRoute) bool { return r.Dst == dst })
 }
 
-// RoutesByProto implements Kernel.
+// RoutesByProto implements Kernel with one dump of both families.
 func (k *NetlinkKernel) RoutesByProto(proto int) ([]KernelRoute, error) {
-	return k.listRoutes(uint8(proto), func(r KernelRoute) bool { return r.Protocol == proto })
+	return k.listRoutes(unix.AF_UNSPEC, uint8(proto), func(r KernelRoute) bool { return r.Protocol == proto })
 }
 
-// listRoutes dumps the IPv4 routes of the main table (of protocol proto
-// only, when it is not 0 and the kernel filters) and returns those keep
-// accepts, with their device names.
-func (k *NetlinkKernel) listRoutes(proto uint8, keep func(KernelRoute) bool) ([]KernelRoute, error) {
+// listRoutes dumps the routes of family (AF_INET, AF_INET6, or AF_UNSPEC
+// for both) of the main table (of protocol proto only, when it is not 0
+// and the kernel filters) and returns those keep accepts, with their
+// device names.
+func (k *NetlinkKernel) listRoutes(family, proto uint8, keep func(KernelRoute) bool) ([]KernelRoute, error) {
 	req := make([]byte, unix.SizeofRtMsg)
-	req[0], req[4], req[5] = unix.AF_INET, unix.RT_TABLE_MAIN, proto
+	req[0], req[4], req[5] = family, unix.RT_TABLE_MAIN, proto
 	var out []KernelRoute
 	err := k.dump(unix.RTM_GETROUTE, req, func(typ uint16, m []byte) error {
 		if typ != unix.RTM_NEWROUTE {
@@ -323,18 +383,27 @@ func (k *NetlinkKernel) listRoutes(proto uint8, keep func(KernelRoute) bool) ([]
 }
 
 // parseRoute parses an RTM_NEWROUTE message; ok is false for a route that
-// is not an IPv4 route of the main table, or is a cached clone. LinkIndex
-// is set for a route with one nexthop, Dev is not.
+// is not an IPv4 or IPv6 route of the main table, or is a cached clone.
+// LinkIndex is set for a route with one nexthop, Dev is not.
 func parseRoute(m []byte) (r KernelRoute, ok bool, err error) {
-	if len(m) < unix.SizeofRtMsg || m[0] != unix.AF_INET {
+	if len(m) < unix.SizeofRtMsg {
+		return r, false, nil
+	}
+	var dst netip.Addr
+	switch m[0] {
+	case unix.AF_INET:
+		dst = netip.IPv4Unspecified()
+	case unix.AF_INET6:
+		dst = netip.IPv6Unspecified()
+	default:
 		return r, false, nil
 	}
 	bits, table := int(m[1]), uint32(m[4])
 	r.Protocol, r.Type = int(m[5]), int(m[7])
-	if binary.NativeEndian.Uint32(m[8:12])&unix.RTM_F_CLONED != 0 || bits > 32 {
+	if binary.NativeEndian.Uint32(m[8:12])&unix.RTM_F_CLONED != 0 || bits > dst.BitLen() {
 		return r, false, nil
 	}
-	dst := netip.IPv4Unspecified()
+	is4 := dst.Is4()
 	multipath := false
 	err = eachAttr(m[unix.SizeofRtMsg:], func(t uint16, v []byte) {
 		switch t {
@@ -360,7 +429,7 @@ func parseRoute(m []byte) (r KernelRoute, ok bool, err error) {
 			multipath = true
 		}
 	})
-	if err != nil || table != unix.RT_TABLE_MAIN || !dst.Is4() {
+	if err != nil || table != unix.RT_TABLE_MAIN || dst.Is4() != is4 {
 		return r, false, err
 	}
 	if multipath {
@@ -386,11 +455,14 @@ func (k *NetlinkKernel) DeleteRoute(r KernelRoute) error {
 	return k.change(unix.RTM_DELROUTE, 0, routeMsg(r, unix.RT_SCOPE_NOWHERE, 0))
 }
 
-// routeMsg is an rtmsg for r in the main table with its destination,
+// routeMsg is an rtmsg for r (IPv4 or IPv6, by its destination) in the main table with its destination,
 // metric (when not 0) and device (when set).
 func routeMsg(r KernelRoute, scope, typ uint8) []byte {
 	req := make([]byte, unix.SizeofRtMsg)
 	req[0], req[1] = unix.AF_INET, uint8(r.Dst.Bits())
+	if r.Dst.Addr().Is6() {
+		req[0] = unix.AF_INET6
+	}
 	req[4], req[5], req[6], req[7] = unix.RT_TABLE_MAIN, uint8(r.Protocol), scope, typ
 	req = appendAttr(req, unix.RTA_DST, r.Dst.Addr().AsSlice())
 	if r.Metric > 0 {

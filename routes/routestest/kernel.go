@@ -19,6 +19,7 @@ import (
 //	addr add 192.0.2.1/32 dev vif1.0
 //	link set vif1.0 up
 //	sysctl net/ipv4/conf/vif1.0/proxy_arp=1
+//	addr add fe80::1/64 dev vif1.0 nodad
 //	route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp
 //	route del 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp
 //	link set vif1.0 name web0
@@ -33,6 +34,7 @@ type FakeKernel struct {
 	mu      sync.Mutex
 	links   []routes.Link
 	addrs   map[int][]netip.Prefix
+	flags   map[netip.Prefix]uint32 // IPv6 address flags (IFA_F_*)
 	routes  []routes.KernelRoute
 	sysctls map[string]string
 	ops     []string
@@ -42,7 +44,7 @@ var _ routes.Kernel = (*FakeKernel)(nil)
 
 // NewFakeKernel returns an empty FakeKernel.
 func NewFakeKernel() *FakeKernel {
-	return &FakeKernel{addrs: map[int][]netip.Prefix{}, sysctls: map[string]string{}}
+	return &FakeKernel{addrs: map[int][]netip.Prefix{}, flags: map[netip.Prefix]uint32{}, sysctls: map[string]string{}}
 }
 
 // AddLink adds a link (Index 0 gets the next free index), with addresses,
@@ -56,6 +58,14 @@ func (k *FakeKernel) AddLink(l routes.Link, addrs ...netip.Prefix) routes.Link {
 	k.links = append(k.links, l)
 	k.addrs[l.Index] = append(k.addrs[l.Index], addrs...)
 	return l
+}
+
+// SetAddrFlags sets the IFA_F_* flags (tentative, deprecated...) of the
+// IPv6 address p, as Addrs6 reports them. It is not recorded.
+func (k *FakeKernel) SetAddrFlags(p netip.Prefix, flags uint32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.flags[p] = flags
 }
 
 // AddRoute adds a route as if someone else had installed it; LinkIndex is
@@ -139,24 +149,60 @@ func (k *FakeKernel) LinkByName(name string) (routes.Link, error) {
 	return routes.Link{}, fmt.Errorf("device %s: %w", name, routes.ErrNoDevice)
 }
 
-// Addrs implements routes.Kernel.
+// Addrs implements routes.Kernel: the link's IPv4 addresses.
 func (k *FakeKernel) Addrs(l routes.Link) ([]netip.Prefix, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.byIndex(l.Index) < 0 {
 		return nil, fmt.Errorf("device %s: %w", l.Name, routes.ErrNoDevice)
 	}
-	return slices.Clone(k.addrs[l.Index]), nil
+	var out []netip.Prefix
+	for _, p := range k.addrs[l.Index] {
+		if p.Addr().Is4() {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
-// AddAddr implements routes.Kernel.
+// Addrs6 implements routes.Kernel: the link's IPv6 addresses, with the
+// scope the kernel would give them and the flags of SetAddrFlags.
+func (k *FakeKernel) Addrs6(l routes.Link) ([]routes.IfAddr, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.byIndex(l.Index) < 0 {
+		return nil, fmt.Errorf("device %s: %w", l.Name, routes.ErrNoDevice)
+	}
+	var out []routes.IfAddr
+	for _, p := range k.addrs[l.Index] {
+		if !p.Addr().Is6() {
+			continue
+		}
+		scope := unix.RT_SCOPE_UNIVERSE
+		switch {
+		case p.Addr().IsLinkLocalUnicast():
+			scope = unix.RT_SCOPE_LINK
+		case p.Addr().IsLoopback():
+			scope = unix.RT_SCOPE_HOST
+		}
+		out = append(out, routes.IfAddr{Prefix: p, Scope: scope, Flags: k.flags[p]})
+	}
+	return out, nil
+}
+
+// AddAddr implements routes.Kernel. An IPv6 address is recorded with
+// nodad, as the netlink Kernel adds it.
 func (k *FakeKernel) AddAddr(l routes.Link, p netip.Prefix) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.byIndex(l.Index) < 0 {
 		return fmt.Errorf("device %s: %w", l.Name, routes.ErrNoDevice)
 	}
-	if err := k.do(fmt.Sprintf("addr add %s dev %s", p, l.Name)); err != nil {
+	op := fmt.Sprintf("addr add %s dev %s", p, l.Name)
+	if p.Addr().Is6() {
+		op += " nodad"
+	}
+	if err := k.do(op); err != nil {
 		return err
 	}
 	if !slices.Contains(k.addrs[l.Index], p) {
@@ -293,12 +339,14 @@ func (k *FakeKernel) DeleteRoute(r routes.KernelRoute) error {
 }
 
 // NewXenHost returns a FakeKernel set up as a typical Xen dom0 before a
-// hotplug: eth0 up with 192.0.2.1/24 (the gateway device), eth1 up without
-// IPv4, and the guest devices vif1.0, vif1.0-emu and vif2.0, down as netback
+// hotplug: eth0 up with 192.0.2.1/24, fe80::1:1/64 and 2001:db8::1/64
+// (the gateway device: MAIN_IP 192.0.2.1, MAIN_IP6 2001:db8::1), eth1 up
+// without addresses, and the guest devices vif1.0, vif1.0-emu and vif2.0, down as netback
 // and qemu create them.
 func NewXenHost() *FakeKernel {
 	k := NewFakeKernel()
-	k.AddLink(routes.Link{Name: "eth0", Up: true, Carrier: true}, netip.MustParsePrefix("192.0.2.1/24"))
+	k.AddLink(routes.Link{Name: "eth0", Up: true, Carrier: true}, netip.MustParsePrefix("192.0.2.1/24"),
+		netip.MustParsePrefix("fe80::1:1/64"), netip.MustParsePrefix("2001:db8::1/64"))
 	k.AddLink(routes.Link{Name: "eth1", Up: true, Carrier: true})
 	k.AddLink(routes.Link{Name: "vif1.0"})
 	k.AddLink(routes.Link{Name: "vif1.0-emu"})
@@ -307,10 +355,13 @@ func NewXenHost() *FakeKernel {
 }
 
 // GuestRoute returns the route proxyarp's manager installs for dst via dev
-// on NewXenHost: src 192.0.2.1, the given metric, proto proxyarp.
+// on NewXenHost: src 192.0.2.1 (2001:db8::1 for an IPv6 dst), the given
+// metric, proto proxyarp.
 func GuestRoute(dst, dev string, metric int) routes.KernelRoute {
-	return routes.KernelRoute{
-		Dst: netip.MustParsePrefix(dst), Dev: dev, Src: netip.MustParseAddr("192.0.2.1"),
-		Metric: metric, Protocol: routes.ProtoProxyarp,
+	p := netip.MustParsePrefix(dst)
+	src := netip.MustParseAddr("192.0.2.1")
+	if p.Addr().Is6() {
+		src = netip.MustParseAddr("2001:db8::1")
 	}
+	return routes.KernelRoute{Dst: p, Dev: dev, Src: src, Metric: metric, Protocol: routes.ProtoProxyarp}
 }
