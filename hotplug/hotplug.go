@@ -24,29 +24,39 @@ const Usage = `Usage: proxyarp hotplug ACTION [type_if=vif|tap] [key=value...]
 The Xen network hotplug script for routed guests: a drop-in for vif-route,
 run by libxl through /etc/xen/scripts/vif-proxyarp. In the vif spec:
 
-  vif = [ 'script=vif-proxyarp,ip=192.0.2.2 192.0.2.3,gatewaydev=eth0' ]
+  vif = [ 'script=vif-proxyarp,ip=192.0.2.2 2001:db8:1::2,gatewaydev=eth0' ]
 
 ACTION is online or offline for a PV vif (type_if=vif, the default), add or
 remove for the emulated twin of a HVM guest (type_if=tap); other pairs do
 nothing. key=value arguments override the environment.
 
 Environment (set by libxl):
-  XENBUS_PATH  the vif's xenstore directory, e.g. backend/vif/1/0 (required
-               for type_if=vif; derived from INTERFACE for tap)
-  vif          the device for type_if=vif, e.g. vif1.0
-  INTERFACE    the device for type_if=tap, e.g. vif1.0-emu
-  netdev       the gateway device whose first IPv4 address is MAIN_IP
-               (the vif spec's gatewaydev; default eth0)
-  ip           the addresses, when $XENBUS_PATH/ip is not in xenstore
+  XENBUS_PATH   the vif's xenstore directory, e.g. backend/vif/1/0 (required
+                for type_if=vif; derived from INTERFACE for tap)
+  vif           the device for type_if=vif, e.g. vif1.0
+  INTERFACE     the device for type_if=tap, e.g. vif1.0-emu
+  netdev        the gateway device whose first IPv4 address is MAIN_IP and
+                first global IPv6 address MAIN_IP6 (the vif spec's
+                gatewaydev; default eth0)
+  ip            the addresses, when $XENBUS_PATH/ip is not in xenstore
+  ipv6_gateway  the guests' IPv6 gateway put on the vif when an entry is
+                IPv6: a link-local address (default fe80::1, as fe80::1/64),
+                or none (set it in vif-proxyarp's environment)
 
 online/add: the device is renamed to $XENBUS_PATH/vifname (tap: NAME-emu)
 if set, gets MAIN_IP/32, is set up with proxy_arp=1 and proxy_delay=0, and
 each ip entry gets a route "ENTRY dev DEV src MAIN_IP metric M proto
 proxyarp" (M = 2 for vif, 1 for tap). Entries may be prefixes (installed,
-but only /32s are answered by proxyarp serve). A second online converges.
-An entry already routed elsewhere, or equal to or containing MAIN_IP, fails
-the whole online and nothing is left half-done. online then writes
-hotplug-status=connected.
+but only /32s and /128s are answered by proxyarp serve). A second online
+converges. An entry already routed elsewhere, or equal to or containing
+MAIN_IP or MAIN_IP6, fails the whole online and nothing is left half-done.
+online then writes hotplug-status=connected.
+IPv6 entries (an address means /128) are routed the same way with src
+MAIN_IP6; without a usable global IPv6 address on netdev they are routed
+without src, with a warning. With an IPv6 entry the device also gets
+disable_ipv6=0, accept_ra=0 and ipv6_gateway (nodad): the guest uses
+"default via fe80::1". A list of IPv6 entries only needs no IPv4 on netdev
+and puts none on the device.
 offline/remove: deletes proxyarp's routes to the entries and sets the
 device down; routes or devices already gone are fine.
 
@@ -116,7 +126,11 @@ type run struct {
 
 // vars are the variables read from the environment; key=value
 // arguments may set any of them.
-var vars = []string{"XENBUS_PATH", "vif", "INTERFACE", "netdev", "ip", "type_if"}
+var vars = []string{"XENBUS_PATH", "vif", "INTERFACE", "netdev", "ip", "type_if", "ipv6_gateway"}
+
+// DefaultGateway6 is the guests' IPv6 gateway that online puts on the vif
+// when an ip= entry is IPv6 (ipv6_gateway= changes it).
+var DefaultGateway6 = netip.MustParsePrefix("fe80::1/64")
 
 // Run runs the hotplug command with the arguments args (after "hotplug"),
 // printing --help to stdout. A bad command line is a *UsageError; --help is
@@ -242,11 +256,30 @@ func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err e
 	if netdev == "" {
 		netdev = "eth0"
 	}
-	mainIP, err := m.MainIP(netdev)
-	if err != nil {
-		return err
+	spec := routes.PlugSpec{Dev: r.dev, Entries: r.entries, Metric: r.metric}
+	has4, has6 := false, false
+	for _, e := range r.entries {
+		has4, has6 = has4 || e.Addr().Is4(), has6 || e.Addr().Is6()
 	}
-	spec := routes.PlugSpec{Dev: r.dev, Src: mainIP, Entries: r.entries, Metric: r.metric}
+	if has4 || !has6 {
+		// As vif-route; an IPv6-only list needs no MAIN_IP.
+		if spec.Src, err = m.MainIP(netdev); err != nil {
+			return err
+		}
+	}
+	if has6 {
+		if spec.Gateway6, err = ParseGateway6(r.vars["ipv6_gateway"]); err != nil {
+			return err
+		}
+		spec.Src6, err = m.MainIP6(netdev)
+		if errors.Is(err, routes.ErrNoGlobalIPv6) {
+			// The source only matters to packets the host itself
+			// sends the guest: the guest works without it.
+			deps.Log.Warn("gateway device has no usable global IPv6 address: IPv6 routes installed without src", "netdev", netdev, "dev", r.dev)
+		} else if err != nil {
+			return err
+		}
+	}
 	if err := m.Plug(ctx, spec); err != nil {
 		return fmt.Errorf("%s %s: %w", r.action, r.dev, err)
 	}
@@ -255,8 +288,37 @@ func Run(ctx context.Context, args []string, stdout io.Writer, deps Deps) (err e
 			return err
 		}
 	}
-	deps.Log.Info("hotplug done", "action", r.action, "dev", r.dev, "main_ip", mainIP.String(), "entries", len(r.entries))
+	attrs := []any{"action", r.action, "dev", r.dev, "main_ip", spec.Src.String(), "entries", len(r.entries)}
+	if has6 {
+		attrs = append(attrs, "main_ip6", spec.Src6.String(), "ipv6_gateway", spec.Gateway6.String())
+	}
+	deps.Log.Info("hotplug done", attrs...)
 	return nil
+}
+
+// ParseGateway6 parses ipv6_gateway=: a link-local IPv6 address, with a
+// prefix length or without (then /64); "" is DefaultGateway6 and "none"
+// the zero Prefix (no gateway address on the vif).
+func ParseGateway6(s string) (netip.Prefix, error) {
+	switch s {
+	case "":
+		return DefaultGateway6, nil
+	case "none":
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if !strings.Contains(s, "/") {
+		var a netip.Addr
+		if a, err = netip.ParseAddr(s); err == nil && a.Zone() == "" {
+			p = netip.PrefixFrom(a, 64)
+		} else if err == nil {
+			err = errors.New("zone") // a Prefix would drop it silently
+		}
+	}
+	if err != nil || !p.Addr().Is6() || !p.Addr().IsLinkLocalUnicast() {
+		return netip.Prefix{}, fmt.Errorf("hotplug: bad ipv6_gateway=%q: want a link-local IPv6 address such as fe80::1 (or none)", s)
+	}
+	return p, nil
 }
 
 // readVifnameIP returns the values of vifname and ip under XENBUS_PATH,
@@ -327,34 +389,35 @@ func allDigits(s string) bool {
 	return true
 }
 
-// ParseEntries parses the vif's ip= list: IPv4 addresses or prefixes
-// separated by white space.
+// ParseEntries parses the vif's ip= list: IPv4 and IPv6 addresses or
+// prefixes separated by white space.
 func ParseEntries(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, f := range strings.Fields(s) {
 		p, err := ParseEntry(f)
 		if err != nil {
-			return nil, fmt.Errorf("bad ip= entry %q: want an IPv4 address or prefix such as 192.0.2.2 or 192.0.2.0/28", f)
+			return nil, fmt.Errorf("bad ip= entry %q: want an IPv4 or IPv6 address or prefix such as 192.0.2.2, 192.0.2.0/28, 2001:db8::2 or 2001:db8:1::/64", f)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-// ParseEntry parses ADDR or ADDR/LEN (IPv4); an address means ADDR/32.
+// ParseEntry parses ADDR or ADDR/LEN, IPv4 or IPv6; an address means
+// ADDR/32 or ADDR/128. IPv4-mapped IPv6 addresses and zones are refused.
 func ParseEntry(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() {
-			return netip.Prefix{}, fmt.Errorf("not an IPv4 prefix: %q", s)
+		if err != nil || p.Addr().Is4In6() {
+			return netip.Prefix{}, fmt.Errorf("not an IPv4 or IPv6 prefix: %q", s)
 		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Prefix{}, fmt.Errorf("not an IPv4 address: %q", s)
+	if err != nil || a.Is4In6() || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("not an IPv4 or IPv6 address: %q", s)
 	}
-	return netip.PrefixFrom(a, 32), nil
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // renamedAlready reports whether dev was renamed to vifname already (by an

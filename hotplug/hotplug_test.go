@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -30,6 +31,18 @@ func TestHotplug(t *testing.T) {
 			"link set " + dev + " up",
 			"sysctl net/ipv4/conf/" + dev + "/proxy_arp=1",
 			"sysctl net/ipv4/neigh/" + dev + "/proxy_delay=0",
+		}
+	}
+	// prep6 is prep with the IPv6 steps of a list holding IPv6 entries.
+	prep6 := func(dev string) []string {
+		return []string{
+			"addr add 192.0.2.1/32 dev " + dev,
+			"sysctl net/ipv6/conf/" + dev + "/disable_ipv6=0",
+			"sysctl net/ipv6/conf/" + dev + "/accept_ra=0",
+			"link set " + dev + " up",
+			"sysctl net/ipv4/conf/" + dev + "/proxy_arp=1",
+			"sysctl net/ipv4/neigh/" + dev + "/proxy_delay=0",
+			"addr add fe80::1/64 dev " + dev + " nodad",
 		}
 	}
 	tests := []struct {
@@ -227,6 +240,137 @@ func TestHotplug(t *testing.T) {
 			wantRoutes: []string{"192.0.2.3/32 dev vif2.0 src 192.0.2.1 metric 2 proto proxyarp"},
 			wantXS:     map[string]string{"hotplug-status": "error"},
 		},
+		{
+			name: "online with a mixed list routes the IPv6 entries with MAIN_IP6 and puts fe80::1 on the vif",
+			args: []string{"online", "type_if=vif"},
+			xs:   map[string]string{xb + "/ip": "192.0.2.2 2001:db8:1::2 2001:db8:2::/64"},
+			wantOps: append(prep6("vif1.0"),
+				"route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"route replace 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+				"route replace 2001:db8:2::/64 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp"),
+			wantRoutes: []string{
+				"192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+				"2001:db8:2::/64 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+			},
+			wantXS: map[string]string{"hotplug-status": "connected", "hotplug-error": ""},
+		},
+		{
+			name: "online twice with IPv6 entries converges",
+			args: []string{"online", "type_if=vif"},
+			xs:   map[string]string{xb + "/ip": "192.0.2.2 2001:db8:1::2"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2))
+				k.AddRoute(routestest.GuestRoute("2001:db8:1::2/128", "vif1.0", 2))
+			},
+			wantOps: append(prep6("vif1.0"),
+				"route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"route replace 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp"),
+			wantRoutes: []string{
+				"192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+			},
+			wantXS: map[string]string{"hotplug-status": "connected"},
+		},
+		{
+			name: "ipv6_gateway= changes the vif's IPv6 address",
+			args: []string{"online", "type_if=vif", "ipv6_gateway=fe80::fe"},
+			xs:   map[string]string{xb + "/ip": "2001:db8:1::2"},
+			wantOps: []string{ // an IPv6-only list: no IPv4 on the vif
+				"sysctl net/ipv6/conf/vif1.0/disable_ipv6=0",
+				"sysctl net/ipv6/conf/vif1.0/accept_ra=0",
+				"link set vif1.0 up",
+				"addr add fe80::fe/64 dev vif1.0 nodad",
+				"route replace 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+			},
+			wantRoutes: []string{"2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp"},
+			wantXS:     map[string]string{"hotplug-status": "connected"},
+		},
+		{
+			name:       "a global ipv6_gateway fails",
+			args:       []string{"online", "type_if=vif", "ipv6_gateway=2001:db8:1::1"},
+			xs:         map[string]string{xb + "/ip": "2001:db8:1::2"},
+			wantErr:    `bad ipv6_gateway="2001:db8:1::1"`,
+			wantRoutes: []string{},
+			wantXS:     map[string]string{"hotplug-status": "error"},
+		},
+		{
+			name: "a gateway device without global IPv6 gives IPv6 routes without src",
+			args: []string{"online", "type_if=vif", "netdev=eth2"},
+			xs:   map[string]string{xb + "/ip": "192.0.2.2 2001:db8:1::2"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddLink(routes.Link{Name: "eth2", Up: true}, netip.MustParsePrefix("192.0.2.1/24"))
+			},
+			wantOps: append(prep6("vif1.0"),
+				"route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"route replace 2001:db8:1::2/128 dev vif1.0 metric 2 proto proxyarp"),
+			wantRoutes: []string{
+				"192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"2001:db8:1::2/128 dev vif1.0 metric 2 proto proxyarp",
+			},
+			wantXS: map[string]string{"hotplug-status": "connected"},
+		},
+		{
+			name: "an IPv6-only list needs no IPv4 on the gateway device",
+			args: []string{"online", "type_if=vif", "netdev=eth2"},
+			xs:   map[string]string{xb + "/ip": "2001:db8:1::2"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddLink(routes.Link{Name: "eth2", Up: true}, netip.MustParsePrefix("2001:db8::7/64"))
+			},
+			wantOps: []string{
+				"sysctl net/ipv6/conf/vif1.0/disable_ipv6=0",
+				"sysctl net/ipv6/conf/vif1.0/accept_ra=0",
+				"link set vif1.0 up",
+				"addr add fe80::1/64 dev vif1.0 nodad",
+				"route replace 2001:db8:1::2/128 dev vif1.0 src 2001:db8::7 metric 2 proto proxyarp",
+			},
+			wantRoutes: []string{"2001:db8:1::2/128 dev vif1.0 src 2001:db8::7 metric 2 proto proxyarp"},
+			wantXS:     map[string]string{"hotplug-status": "connected"},
+		},
+		{
+			name:       "an IPv6 entry equal to MAIN_IP6 fails the whole online",
+			args:       []string{"online", "type_if=vif"},
+			xs:         map[string]string{xb + "/ip": "192.0.2.2 2001:db8::1"},
+			wantErr:    "entry 2001:db8::1/128 is the host's own address (MAIN_IP6)",
+			wantRoutes: []string{},
+			wantXS:     map[string]string{"hotplug-status": "error"},
+		},
+		{
+			name: "a failing IPv6 route rolls back the routes added before it",
+			args: []string{"online", "type_if=vif"},
+			xs:   map[string]string{xb + "/ip": "192.0.2.2 2001:db8:1::2 2001:db8:1::3"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.Fail = func(op string) error {
+					if strings.Contains(op, "route replace 2001:db8:1::3/128") {
+						return errors.New("no buffer space")
+					}
+					return nil
+				}
+			},
+			wantErr: "add route 2001:db8:1::3/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp: no buffer space",
+			wantOps: append(prep6("vif1.0"),
+				"route replace 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"route replace 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+				"route del 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+				"route del 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp"),
+			wantRoutes: []string{},
+			wantXS:     map[string]string{"hotplug-status": "error"},
+		},
+		{
+			name: "offline removes the IPv6 routes too",
+			args: []string{"offline", "type_if=vif"},
+			xs:   map[string]string{xb + "/ip": "192.0.2.2 2001:db8:1::2 2001:db8:1::3"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2))
+				k.AddRoute(routestest.GuestRoute("2001:db8:1::2/128", "vif1.0", 2))
+			},
+			wantOps: []string{
+				"route del 192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp",
+				"route del 2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp",
+				"link set vif1.0 down",
+			},
+			wantRoutes: []string{},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,7 +444,11 @@ func TestHotplugParsesIPEntries(t *testing.T) {
 		{name: "addresses become /32s", in: "192.0.2.2  192.0.2.3\n", want: []string{"192.0.2.2/32", "192.0.2.3/32"}},
 		{name: "prefixes are kept", in: "198.51.100.0/28", want: []string{"198.51.100.0/28"}},
 		{name: "an empty list is empty", in: " ", want: nil},
-		{name: "an IPv6 address is refused", in: "2001:db8::1", wantErr: true},
+		{name: "IPv6 addresses become /128s", in: "2001:db8::1 192.0.2.2", want: []string{"2001:db8::1/128", "192.0.2.2/32"}},
+		{name: "IPv6 prefixes are kept", in: "2001:db8:1::/64", want: []string{"2001:db8:1::/64"}},
+		{name: "an IPv4-mapped IPv6 address is refused", in: "::ffff:192.0.2.2", wantErr: true},
+		{name: "a zone is refused", in: "fe80::2%eth0", wantErr: true},
+		{name: "a bad IPv6 prefix length is refused", in: "2001:db8::/129", wantErr: true},
 		{name: "a hostname is refused", in: "guest.example", wantErr: true},
 		{name: "a bad prefix length is refused", in: "192.0.2.2/33", wantErr: true},
 	}
@@ -342,6 +490,28 @@ func TestHotplugTapXenbusPath(t *testing.T) {
 		got, ok := tapXenbusPath(tt.dev)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("tapXenbusPath(%q) = %q, %v, want %q, %v", tt.dev, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestHotplugParseGateway6(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "fe80::1/64"},
+		{"fe80::fe", "fe80::fe/64"},
+		{"fe80::1/128", "fe80::1/128"},
+		{"none", "invalid Prefix"},
+		{"2001:db8::1", "error"},
+		{"192.0.2.1", "error"},
+		{"fe80::1%eth0", "error"},
+	}
+	for _, tt := range tests {
+		got, err := ParseGateway6(tt.in)
+		s := got.String()
+		if err != nil {
+			s = "error"
+		}
+		if s != tt.want {
+			t.Errorf("ParseGateway6(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
 		}
 	}
 }
