@@ -24,19 +24,26 @@ Manages guest routes without Xen (KVM/Proxmox taps, scripts), the way
 they are answered by "proxyarp serve" whatever the device is called, and
 proxyarp only ever replaces or deletes its own routes.
 
-add      installs "ADDR dev IFACE [src IP] metric N proto proxyarp". Adding
-         the same route again is fine; an address already routed by anyone
-         else, or via another device, is refused and the route in the way
-         named. Only the route is installed: the device is not touched.
-         --src IP            preferred source address of the route
-         --gateway-dev IFACE use IFACE's first IPv4 address as the source
-         --metric N          the route's metric (default 0)
-         A prefix shorter than /32 is installed with a warning: serve
-         answers only for /32s. An entry equal to or containing the source
-         is refused.
+add      installs "ADDR dev IFACE [src IP] metric N proto proxyarp". ADDR
+         is IPv4 or IPv6 (an address means /32 or /128). Adding the same
+         route again is fine; an address already routed by anyone else, or
+         via another device, is refused and the route in the way named.
+         Only the route is installed: the device is not touched (a guest
+         reaching the host over IPv6 needs a link-local gateway address
+         on it, as "proxyarp hotplug" puts fe80::1/64 on a vif).
+         --src IP            preferred source address of the route (of
+                             ADDR's family)
+         --gateway-dev IFACE use IFACE's first IPv4 address as the source,
+                             or for IPv6 its first global IPv6 address
+         --metric N          the route's metric (default 0; the kernel
+                             makes an IPv6 metric 0 1024)
+         A prefix shorter than /32 (/128) is installed with a warning:
+         serve answers only for host routes. An entry equal to or
+         containing the source is refused.
 del      deletes proxyarp's route to ADDR via IFACE (any metric). Routes not
          installed by proxyarp are never deleted.
-list     prints proxyarp's routes and whether serve would answer for each
+list     prints proxyarp's routes (IPv4, then IPv6) and whether serve
+         would answer for each
          (with --guest-ifaces as serve's; --allow is not taken into account).
 
 Exit codes: 0 done, 1 failure, 2 usage error.
@@ -124,8 +131,8 @@ func parseRoute(args []string, stdout io.Writer) (routeArgs, error) {
 			switch flagName {
 			case "--src":
 				s, err := netip.ParseAddr(v)
-				if err != nil || !s.Is4() {
-					return ra, usagef("route add: --src %q is not an IPv4 address", v)
+				if err != nil || s.Is4In6() || s.Zone() != "" {
+					return ra, usagef("route add: --src %q is not an IPv4 or IPv6 address", v)
 				}
 				ra.src = s
 			case "--gateway-dev":
@@ -152,7 +159,7 @@ func parseRoute(args []string, stdout io.Writer) (routeArgs, error) {
 		case !haveDst:
 			p, err := parseEntry(a)
 			if err != nil {
-				return ra, usagef("route %s: %q is not an IPv4 address or prefix", ra.verb, a)
+				return ra, usagef("route %s: %q is not an IPv4 or IPv6 address or prefix", ra.verb, a)
 			}
 			if p != p.Masked() {
 				return ra, usagef("route %s: %s has host bits set (did you mean %s?)", ra.verb, p, p.Masked())
@@ -176,6 +183,9 @@ func parseRoute(args []string, stdout io.Writer) (routeArgs, error) {
 	}
 	if ra.src.IsValid() && ra.gatewayDev != "" {
 		return ra, usagef("route add: give --src or --gateway-dev, not both")
+	}
+	if ra.src.IsValid() && ra.src.Is4() != ra.dst.Addr().Is4() {
+		return ra, usagef("route add: --src %s and %s are not of the same family", ra.src, ra.dst)
 	}
 	return ra, nil
 }
@@ -201,11 +211,21 @@ func runRoute(ctx context.Context, args []string, stdout io.Writer, deps routeDe
 	case "add":
 		src := ra.src
 		if ra.gatewayDev != "" {
-			if src, err = m.MainIP(ra.gatewayDev); err != nil {
+			mainIP := m.MainIP
+			if ra.dst.Addr().Is6() {
+				mainIP = m.MainIP6
+			}
+			if src, err = mainIP(ra.gatewayDev); err != nil {
 				return err
 			}
 		}
-		return m.AddRoutes(ctx, routes.PlugSpec{Dev: ra.dev, Src: src, Entries: []netip.Prefix{ra.dst}, Metric: ra.metric})
+		spec := routes.PlugSpec{Dev: ra.dev, Entries: []netip.Prefix{ra.dst}, Metric: ra.metric}
+		if src.Is6() {
+			spec.Src6 = src
+		} else {
+			spec.Src = src
+		}
+		return m.AddRoutes(ctx, spec)
 	case "del":
 		managed, err := m.Managed()
 		if err != nil {
@@ -252,8 +272,8 @@ func listRoutes(ctx context.Context, m *routes.Manager, guests routes.Globs, w i
 	rule := routes.Rule{Guests: guests}
 	for _, r := range managed {
 		status := "answered"
-		if r.Dst.Bits() != 32 {
-			status = "not answered: not a /32"
+		if !r.Dst.IsSingleIP() {
+			status = fmt.Sprintf("not answered: not a /%d", r.Dst.Addr().BitLen())
 		} else if v := rule.Explain(r.Dst.Addr(), snap.Routes, links, local[r.Dst.Addr()]); !v.Owned() {
 			status = "not answered: " + v.Reason.String()
 			if v.Dev != "" {

@@ -77,6 +77,55 @@ func TestRouteCommand(t *testing.T) {
 			wantRoutes: []string{},
 		},
 		{
+			name:       "add of an IPv6 address takes the gateway device's first global IPv6 address as source",
+			args:       []string{"add", "2001:db8:1::2", "dev", "tap101i0", "--gateway-dev", "eth0", "--metric", "1"},
+			wantOps:    []string{"route replace 2001:db8:1::2/128 dev tap101i0 src 2001:db8::1 metric 1 proto proxyarp"},
+			wantRoutes: []string{"2001:db8:1::2/128 dev tap101i0 src 2001:db8::1 metric 1 proto proxyarp"},
+		},
+		{
+			name:       "add of an IPv6 prefix with --src and no metric uses the kernel's 1024",
+			args:       []string{"add", "2001:db8:2::/64", "dev", "tap101i0", "--src", "2001:db8::1"},
+			wantOps:    []string{"route replace 2001:db8:2::/64 dev tap101i0 src 2001:db8::1 metric 1024 proto proxyarp"},
+			wantRoutes: []string{"2001:db8:2::/64 dev tap101i0 src 2001:db8::1 metric 1024 proto proxyarp"},
+		},
+		{
+			name: "adding the same IPv6 route again converges",
+			args: []string{"add", "2001:db8:1::2", "dev", "tap101i0"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddRoute(routes.KernelRoute{Dst: netip.MustParsePrefix("2001:db8:1::2/128"), Dev: "tap101i0", Metric: 1024, Protocol: routes.ProtoProxyarp})
+			},
+			wantOps:    []string{"route replace 2001:db8:1::2/128 dev tap101i0 metric 1024 proto proxyarp"},
+			wantRoutes: []string{"2001:db8:1::2/128 dev tap101i0 metric 1024 proto proxyarp"},
+		},
+		{
+			name:       "add of an IPv6 address with an IPv4 source is a usage error",
+			args:       []string{"add", "2001:db8:1::2", "dev", "tap101i0", "--src", "192.0.2.1"},
+			wantErr:    "are not of the same family",
+			wantUsage:  true,
+			wantRoutes: []string{},
+		},
+		{
+			name:       "add of MAIN_IP6 itself is refused",
+			args:       []string{"add", "2001:db8::1", "dev", "tap101i0", "--gateway-dev", "eth0"},
+			wantErr:    "entry 2001:db8::1/128 is the host's own address (MAIN_IP6)",
+			wantRoutes: []string{},
+		},
+		{
+			name:       "--gateway-dev without global IPv6 fails for an IPv6 route",
+			args:       []string{"add", "2001:db8:1::2", "dev", "tap101i0", "--gateway-dev", "eth1"},
+			wantErr:    "gateway device eth1: no usable global IPv6 address",
+			wantRoutes: []string{},
+		},
+		{
+			name: "del removes proxyarp's IPv6 route",
+			args: []string{"del", "2001:db8:1::2/128", "dev", "tap101i0"},
+			kernel: func(k *routestest.FakeKernel) {
+				k.AddRoute(routes.KernelRoute{Dst: netip.MustParsePrefix("2001:db8:1::2/128"), Dev: "tap101i0", Metric: 1024, Protocol: routes.ProtoProxyarp})
+			},
+			wantOps:    []string{"route del 2001:db8:1::2/128 dev tap101i0 metric 1024 proto proxyarp"},
+			wantRoutes: []string{},
+		},
+		{
 			name:       "del removes proxyarp's route",
 			args:       []string{"del", "192.0.2.2", "dev", "vif1.0"},
 			kernel:     func(k *routestest.FakeKernel) { k.AddRoute(routestest.GuestRoute("192.0.2.2/32", "vif1.0", 2)) },
@@ -96,7 +145,7 @@ func TestRouteCommand(t *testing.T) {
 		{name: "an unknown subcommand is a usage error", args: []string{"flush"}, wantErr: `unknown subcommand "flush"`, wantUsage: true, wantRoutes: []string{}},
 		{name: "a missing dev is a usage error", args: []string{"add", "192.0.2.2"}, wantErr: "missing dev IFACE", wantUsage: true, wantRoutes: []string{}},
 		{name: "a missing address is a usage error", args: []string{"del", "dev", "vif1.0"}, wantErr: "missing ADDR[/LEN]", wantUsage: true, wantRoutes: []string{}},
-		{name: "a bad address is a usage error", args: []string{"add", "192.0.2.300", "dev", "vif1.0"}, wantErr: `"192.0.2.300" is not an IPv4 address or prefix`, wantUsage: true, wantRoutes: []string{}},
+		{name: "a bad address is a usage error", args: []string{"add", "192.0.2.300", "dev", "vif1.0"}, wantErr: `"192.0.2.300" is not an IPv4 or IPv6 address or prefix`, wantUsage: true, wantRoutes: []string{}},
 		{name: "host bits in a prefix are a usage error", args: []string{"add", "192.0.2.5/24", "dev", "vif1.0"}, wantErr: "did you mean 192.0.2.0/24?", wantUsage: true, wantRoutes: []string{}},
 		{name: "--src and --gateway-dev together are a usage error", args: []string{"add", "192.0.2.2", "dev", "vif1.0", "--src", "192.0.2.1", "--gateway-dev", "eth0"}, wantErr: "not both", wantUsage: true, wantRoutes: []string{}},
 		{name: "a bad metric is a usage error", args: []string{"add", "192.0.2.2", "dev", "vif1.0", "--metric", "-1"}, wantErr: `--metric "-1"`, wantUsage: true, wantRoutes: []string{}},
@@ -137,6 +186,9 @@ func TestRouteListShowsWhetherEachRouteIsAnswered(t *testing.T) {
 	k.AddRoute(routestest.GuestRoute("192.0.2.3/32", "vif2.0", 2))
 	k.AddRoute(routestest.GuestRoute("198.51.100.0/28", "vif1.0", 2))
 	k.AddRoute(routes.KernelRoute{Dst: netip.MustParsePrefix("203.0.113.9/32"), Dev: "vif1.0", Protocol: unix.RTPROT_BOOT})
+	k.AddRoute(routestest.GuestRoute("2001:db8:1::2/128", "vif1.0", 2))
+	k.AddRoute(routestest.GuestRoute("2001:db8:1::3/128", "vif2.0", 2))
+	k.AddRoute(routestest.GuestRoute("2001:db8:2::/64", "vif1.0", 2))
 	vif1, _ := k.Link("vif1.0")
 	vif2, _ := k.Link("vif2.0")
 	host := func(dst string, idx int) routes.Route {
@@ -150,7 +202,10 @@ func TestRouteListShowsWhetherEachRouteIsAnswered(t *testing.T) {
 			{Index: vif1.Index, Name: "vif1.0", Up: true, Carrier: true},
 			{Index: vif2.Index, Name: "vif2.0", Up: true}, // no carrier
 		},
-		Routes: []routes.Route{host("192.0.2.2/32", vif1.Index), host("192.0.2.3/32", vif2.Index)},
+		Routes: []routes.Route{
+			host("192.0.2.2/32", vif1.Index), host("192.0.2.3/32", vif2.Index),
+			host("2001:db8:1::2/128", vif1.Index), host("2001:db8:1::3/128", vif2.Index),
+		},
 	}
 	var out bytes.Buffer
 	if err := runRoute(context.Background(), []string{"list"}, &out, routeTestDeps(k, snap)); err != nil {
@@ -158,7 +213,10 @@ func TestRouteListShowsWhetherEachRouteIsAnswered(t *testing.T) {
 	}
 	want := "192.0.2.2/32 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp\tanswered\n" +
 		"192.0.2.3/32 dev vif2.0 src 192.0.2.1 metric 2 proto proxyarp\tnot answered: no-carrier (vif2.0)\n" +
-		"198.51.100.0/28 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp\tnot answered: not a /32\n"
+		"198.51.100.0/28 dev vif1.0 src 192.0.2.1 metric 2 proto proxyarp\tnot answered: not a /32\n" +
+		"2001:db8:1::2/128 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp\tanswered\n" +
+		"2001:db8:1::3/128 dev vif2.0 src 2001:db8::1 metric 2 proto proxyarp\tnot answered: no-carrier (vif2.0)\n" +
+		"2001:db8:2::/64 dev vif1.0 src 2001:db8::1 metric 2 proto proxyarp\tnot answered: not a /128\n"
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("route list (-want +got):\n%s", diff)
 	}
