@@ -1,8 +1,9 @@
-// Package explain says, for one IPv4 address, whether serve would answer
-// the router's ARP requests for it on the uplink and why, from one reading
-// of the kernel's state: the same routes model (routes.Rule.Explain) the
-// watcher keeps the answer set with, then the same responder.Decide on a
-// synthesized broadcast request. proxyarp explain prints it; serve's
+// Package explain says, for one IPv4 or IPv6 address, whether serve would
+// answer the router's ARP requests (Neighbor Solicitations) for it on the
+// uplink and why, from one reading of the kernel's state: the same routes
+// model (routes.Rule.Explain) the watcher keeps the answer set with, then
+// the same responder.Decide on a synthesized broadcast request (multicast
+// solicitation). proxyarp explain prints it; serve's
 // /status uses Devices to name the interface of each owned address.
 package explain
 
@@ -189,10 +190,10 @@ var placeholderMAC = responder.MAC{0x02, 0, 0, 0, 0, 0x01}
 
 // Explain explains addr against h. It is pure.
 func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
-	if !addr.Is4() {
-		return Report{}, fmt.Errorf("%s is not an IPv4 address", addr)
-	}
 	addr = addr.Unmap()
+	if !addr.IsValid() || addr.Zone() != "" {
+		return Report{}, fmt.Errorf("%s is not an IPv4 or IPv6 address", addr)
+	}
 	snap := h.Snapshot
 	links := make(map[int]routes.Link, len(snap.Links))
 	byName := make(map[string]routes.Link, len(snap.Links))
@@ -210,7 +211,7 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 		}
 	} else {
 		for _, a := range snap.Addrs {
-			if a.Prefix.Bits() < 32 && a.Prefix.Contains(addr) {
+			if a.Prefix.Bits() < addr.BitLen() && a.Prefix.Contains(addr) {
 				if l, ok := links[a.LinkIndex]; ok {
 					rep.Uplink, rep.UplinkVia = l.Name, "connected route "+a.Prefix.Masked().String()
 					break
@@ -246,7 +247,12 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 	// Decide, on a broadcast who-has from a router on the uplink. The
 	// daemon never answers for a next hop of a route via the uplink.
 	set := oneSet{addr: addr, owned: v.Owned(), local: local, gateway: isUplinkGateway(snap.Routes, links, rep.Uplink, addr)}
-	frame := whoHas(senderFor(snap, rep.Uplink, links, addr), addr)
+	var frame []byte
+	if addr.Is4() {
+		frame = whoHas(senderFor(snap, rep.Uplink, links, addr), addr)
+	} else {
+		frame = solicit(addr)
+	}
 	d := responder.Decide(frame, responder.Ingress{Name: rep.Uplink, MAC: placeholderMAC, Type: responder.PacketBroadcast}, set, &responder.Config{Allow: opt.Allow})
 	rep.Decision = d.Reason.String()
 	rep.Answered = d.Reason == responder.Answer
@@ -275,7 +281,7 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 			}
 		}
 		r.Dev, r.Via = strings.Join(devs, ","), strings.Join(vias, ",")
-		r.Selected = rt.Dst.Bits() == 32 && rt.Priority == v.Metric && v.Reason != routes.ReasonNoRoute
+		r.Selected = rt.Dst.Bits() == addr.BitLen() && rt.Priority == v.Metric && v.Reason != routes.ReasonNoRoute
 		rep.Routes = append(rep.Routes, r)
 	}
 	slices.SortStableFunc(rep.Routes, func(a, b Route) int {
@@ -292,12 +298,13 @@ func Explain(h Host, addr netip.Addr, opt Options) (Report, error) {
 // why words the report.
 func why(rep Report, v routes.Verdict, guests routes.Globs, allow []netip.Prefix, byName map[string]routes.Link, localDev string) []string {
 	a := rep.Addr
+	host := fmt.Sprintf("/%d", a.BitLen()) // a host route's length
 	var out []string
 	switch v.Reason {
 	case routes.ReasonOwned:
-		out = append(out, fmt.Sprintf("%s/32 is routed (metric %d) via %s, a guest interface (%s) that is up with carrier", a, v.Metric, v.Dev, guests))
+		out = append(out, fmt.Sprintf("%s%s is routed (metric %d) via %s, a guest interface (%s) that is up with carrier", a, host, v.Metric, v.Dev, guests))
 	case routes.ReasonNoRoute:
-		s := fmt.Sprintf("no /32 route to %s in the main table: proxyarp answers only for host routes", a)
+		s := fmt.Sprintf("no %s route to %s in the main table: proxyarp answers only for host routes", host, a)
 		for _, r := range rep.Routes {
 			if r.Type == "unicast" {
 				s += fmt.Sprintf("; the kernel routes it by %s via %s (a shorter prefix, never answered)", r.Dst, r.Dev)
@@ -306,19 +313,19 @@ func why(rep Report, v routes.Verdict, guests routes.Globs, allow []netip.Prefix
 		}
 		out = append(out, s)
 	case routes.ReasonNotUnicast:
-		out = append(out, fmt.Sprintf("the lowest-metric /32 route to %s (metric %d) is not unicast (blackhole, unreachable, prohibit...)", a, v.Metric))
+		out = append(out, fmt.Sprintf("the lowest-metric %s route to %s (metric %d) is not unicast (blackhole, unreachable, prohibit...)", host, a, v.Metric))
 	case routes.ReasonUnknownLink:
-		out = append(out, fmt.Sprintf("the lowest-metric /32 route to %s has no known interface (%s)", a, v.Dev))
+		out = append(out, fmt.Sprintf("the lowest-metric %s route to %s has no known interface (%s)", host, a, v.Dev))
 	case routes.ReasonNotGuest:
-		out = append(out, fmt.Sprintf("the lowest-metric /32 route to %s (metric %d) leaves via %s, which matches none of the guest globs %s (--guest-ifaces) and is not a proto proxyarp route", a, v.Metric, v.Dev, guests))
+		out = append(out, fmt.Sprintf("the lowest-metric %s route to %s (metric %d) leaves via %s, which matches none of the guest globs %s (--guest-ifaces) and is not a proto proxyarp route", host, a, v.Metric, v.Dev, guests))
 	case routes.ReasonLinkDown:
-		out = append(out, fmt.Sprintf("%s/32 is routed via guest interface %s, which is down (ip link set %s up)", a, v.Dev, v.Dev))
+		out = append(out, fmt.Sprintf("%s%s is routed via guest interface %s, which is down (ip link set %s up)", a, host, v.Dev, v.Dev))
 	case routes.ReasonNoCarrier:
-		out = append(out, fmt.Sprintf("%s/32 is routed via guest interface %s, which has no carrier (the guest or its peer end is not up)", a, v.Dev))
+		out = append(out, fmt.Sprintf("%s%s is routed via guest interface %s, which has no carrier (the guest or its peer end is not up)", a, host, v.Dev))
 	case routes.ReasonLocal:
 		out = append(out, fmt.Sprintf("%s is an address of this host (on %s): the kernel answers for it, proxyarp never does", a, localDev))
 	case routes.ReasonNotAllowed:
-		out = append(out, fmt.Sprintf("%s/32 is routed via guest interface %s but is outside --allow %s", a, v.Dev, prefixes(allow)))
+		out = append(out, fmt.Sprintf("%s%s is routed via guest interface %s but is outside --allow %s", a, host, v.Dev, prefixes(allow)))
 	}
 	if rep.Decision != "not-owned" {
 		switch rep.Decision {
@@ -403,6 +410,47 @@ func whoHas(sender, target netip.Addr) []byte {
 	return b
 }
 
+// solicitRouter is the source of the synthesized Neighbor Solicitation:
+// a router's link-local address.
+var solicitRouter = netip.MustParseAddr("fe80::fe")
+
+// solicit builds the multicast Neighbor Solicitation a router sends to
+// resolve target: to target's solicited-node group, hop limit 255, with a
+// source link-layer address option.
+func solicit(target netip.Addr) []byte {
+	t := target.As16()
+	grp := responder.SolicitedNode(target).As16()
+	src := solicitRouter.As16()
+	b := make([]byte, 0, responder.NAReplyLen)
+	b = append(b, 0x33, 0x33, 0xff, t[13], t[14], t[15])
+	b = append(b, requesterMAC[:]...)
+	b = append(b, 0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255)
+	b = append(b, src[:]...)
+	b = append(b, grp[:]...)
+	icmp := len(b)
+	b = append(b, 135, 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, t[:]...)
+	b = append(b, 1, 1)
+	b = append(b, requesterMAC[:]...)
+	// The ICMPv6 checksum over the pseudo-header and the message.
+	var sum uint32
+	add := func(p []byte) {
+		for i := 0; i+1 < len(p); i += 2 {
+			sum += uint32(p[i])<<8 | uint32(p[i+1])
+		}
+	}
+	add(src[:])
+	add(grp[:])
+	sum += uint32(len(b)-icmp) + 58
+	add(b[icmp:])
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	c := ^uint16(sum)
+	b[icmp+2], b[icmp+3] = byte(c>>8), byte(c)
+	return b
+}
+
 // oneSet is the answer set as far as one address is concerned.
 type oneSet struct {
 	addr                  netip.Addr
@@ -442,7 +490,7 @@ func Devices(snap routes.Snapshot, addrs []netip.Addr) map[netip.Addr]string {
 	}
 	byAddr := map[netip.Addr][]routes.Route{}
 	for _, rt := range snap.Routes {
-		if rt.Dst.Bits() == 32 && rt.Table == unix.RT_TABLE_MAIN && want[rt.Dst.Addr()] {
+		if rt.Dst.Bits() == rt.Dst.Addr().BitLen() && rt.Table == unix.RT_TABLE_MAIN && want[rt.Dst.Addr()] {
 			byAddr[rt.Dst.Addr()] = append(byAddr[rt.Dst.Addr()], rt)
 		}
 	}

@@ -58,6 +58,8 @@ type Host struct {
 	Routes []HostRoute
 	// PolicyRules are the IPv4 policy rules beyond the three defaults.
 	PolicyRules []string
+	// Routes6 are the main-table IPv6 /128 unicast routes.
+	Routes6 []HostRoute
 }
 
 // ReadHost reads links, addresses and main-table routes of the current
@@ -92,6 +94,24 @@ func ReadHost(policyRules []string) (Host, error) {
 	rts, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return h, fmt.Errorf("list routes: %w", err)
+	}
+	rts6, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return h, fmt.Errorf("list IPv6 routes: %w", err)
+	}
+	for _, r := range rts6 {
+		if r.Dst == nil || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(r.Dst.IP)
+		if ones, _ := r.Dst.Mask.Size(); ones != 128 {
+			continue
+		}
+		idx := r.LinkIndex
+		if idx == 0 && len(r.MultiPath) > 0 {
+			idx = r.MultiPath[0].LinkIndex
+		}
+		h.Routes6 = append(h.Routes6, HostRoute{Dst: netip.PrefixFrom(ip, 128), Dev: names[idx], Proto: int(r.Protocol), Type: r.Type, Metric: r.Priority})
 	}
 	for _, r := range rts {
 		hr := HostRoute{Proto: int(r.Protocol), Type: r.Type, Metric: r.Priority}
@@ -178,6 +198,31 @@ func (c Checker) Doctor(cfg DoctorConfig, h Host) []Finding {
 				f.Severity = Warning
 			}
 			out = append(out, f)
+		}
+	}
+
+	// IPv6 on the uplink: warnings. IPv6 forwarding matters only to a
+	// host with IPv6 guests (a /128 route via a guest interface).
+	guests6 := false
+	for _, r := range h.Routes6 {
+		if guests.Match(r.Dev) || r.Proto == routes.ProtoProxyarp {
+			guests6 = true
+		}
+	}
+	if uplink != "" {
+		for _, f := range c.Uplink6(uplink) {
+			if f.Check == "forwarding6" && !guests6 {
+				continue
+			}
+			f.Severity = Warning
+			out = append(out, f)
+		}
+		fwd, _ := readSysctl(sys, "net/ipv6/conf/all/forwarding")
+		ra, ok := readSysctl(sys, "net/ipv6/conf/"+uplink+"/accept_ra")
+		dis, _ := readSysctl(sys, "net/ipv6/conf/"+uplink+"/disable_ipv6")
+		if fwd == "1" && ok && ra != "2" && dis != "1" {
+			add(Warning, "accept-ra", fmt.Sprintf("IPv6 forwarding is on and %s has accept_ra=%s: the kernel ignores router advertisements on it, so an uplink configured by SLAAC or a default route learnt from the router is lost when they expire", uplink, ra),
+				fmt.Sprintf("sysctl -w net/ipv6/conf/%s/accept_ra=2 (or configure the uplink's IPv6 address and default route statically)", uplink))
 		}
 	}
 

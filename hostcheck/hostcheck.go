@@ -121,6 +121,39 @@ func (c Checker) Uplink(uplink string) []Finding {
 	return out
 }
 
+// Uplink6 checks the IPv6 settings that matter for answering Neighbor
+// Solicitations on uplink: the kernel's proxy_ndp (it answers too, for
+// its proxy entries) and IPv6 forwarding. It finds nothing when IPv6 is
+// disabled on uplink (serve answers ARP only then) or the settings cannot
+// be read.
+func (c Checker) Uplink6(uplink string) []Finding {
+	sys := c.Sysctl
+	if sys == nil {
+		sys = os.DirFS("/proc/sys")
+	}
+	if v, ok := readSysctl(sys, "net/ipv6/conf/"+uplink+"/disable_ipv6"); !ok || v == "1" {
+		return nil
+	}
+	var out []Finding
+	for _, dev := range []string{"all", uplink} {
+		if v, ok := readSysctl(sys, "net/ipv6/conf/"+dev+"/proxy_ndp"); ok && v != "0" {
+			out = append(out, Finding{
+				Check:   "kernel-proxy-ndp",
+				Problem: fmt.Sprintf("net.ipv6.conf.%s.proxy_ndp is %s: the kernel answers Neighbor Solicitations for its proxy entries (ip -6 neigh add proxy) too", dev, v),
+				Fix:     fmt.Sprintf("sysctl -w net.ipv6.conf.%s.proxy_ndp=0 once proxyarp runs (and remove the proxy entries: ip -6 neigh flush proxy)", dev),
+			})
+		}
+	}
+	if v, ok := readSysctl(sys, "net/ipv6/conf/all/forwarding"); ok && v == "0" {
+		out = append(out, Finding{
+			Check:   "forwarding6",
+			Problem: "net.ipv6.conf.all.forwarding is 0: answered IPv6 traffic for guests reaches the host and is dropped (a black hole)",
+			Fix:     "sysctl -w net.ipv6.conf.all.forwarding=1 (and net.ipv6.conf." + uplink + ".accept_ra=2 if the uplink is configured by router advertisements); without IPv6 guests, serve --ndp=false",
+		})
+	}
+	return out
+}
+
 // readSysctl reads one sysctl by its slash path (which works for interface
 // names containing dots, such as vif1.0).
 func readSysctl(sys fs.FS, path string) (string, bool) {

@@ -90,7 +90,7 @@ func (m *Metrics) Status() Status {
 	if src.CaptureDropped != nil {
 		s.Counters.CaptureDropped = src.CaptureDropped()
 	}
-	addrs := src.Set.Addrs()
+	addrs := ownedAddrs(src.Set)
 	var devs map[netip.Addr]string
 	if src.Devices != nil && len(addrs) > 0 {
 		var err error

@@ -59,10 +59,35 @@ type Watcher interface {
 }
 
 // OwnedSet is what the metrics read from the answer set; *routes.Set
-// implements it.
+// implements it. A set that also implements OwnedSet6 has its IPv6
+// addresses counted and listed too.
 type OwnedSet interface {
 	Len() int
 	Addrs() []netip.Addr
+}
+
+// OwnedSet6 is the IPv6 side of an OwnedSet (*routes.Set implements it).
+type OwnedSet6 interface {
+	Len6() int
+	Addrs6() []netip.Addr
+}
+
+// ownedLen is the number of owned addresses of both families.
+func ownedLen(s OwnedSet) int {
+	n := s.Len()
+	if s6, ok := s.(OwnedSet6); ok {
+		n += s6.Len6()
+	}
+	return n
+}
+
+// ownedAddrs lists the owned addresses, IPv4 first, each family ascending.
+func ownedAddrs(s OwnedSet) []netip.Addr {
+	a := s.Addrs()
+	if s6, ok := s.(OwnedSet6); ok {
+		a = append(a, s6.Addrs6()...)
+	}
+	return a
 }
 
 // Sources are the daemon's parts the endpoints read. Responder, Watcher and
@@ -124,11 +149,11 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 var (
 	descRequests = prometheus.NewDesc("proxyarp_requests_total",
-		"ARP frames read on the uplink and decided (answered or dropped).", nil, nil)
+		"ARP and NDP frames read on the uplink and decided (answered or dropped).", nil, nil)
 	descReplies = prometheus.NewDesc("proxyarp_replies_sent_total",
-		"ARP replies written on the uplink.", nil, nil)
+		"ARP replies and Neighbor Advertisements written on the uplink.", nil, nil)
 	descDrops = prometheus.NewDesc("proxyarp_drops_total",
-		"ARP frames not answered, by Decide's reason.", []string{"reason"}, nil)
+		"ARP and NDP frames not answered, by Decide's reason.", []string{"reason"}, nil)
 	descSuppressed = prometheus.NewDesc("proxyarp_replies_suppressed_total",
 		"Requests decided to be answered whose reply was not sent, by cause.", []string{"cause"}, nil)
 	descOwned = prometheus.NewDesc("proxyarp_owned_addresses",
@@ -194,7 +219,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		dropped = c.src.CaptureDropped()
 	}
 	counter(descCaptureDropped, dropped)
-	gauge(descOwned, float64(c.src.Set.Len()))
+	gauge(descOwned, float64(ownedLen(c.src.Set)))
 	gauge(descUplinkUp, b2f(c.src.Responder.Attached()))
 	gauge(descSynced, b2f(c.src.Watcher.Synced()))
 	gauge(descRefused, float64(c.src.Watcher.Refused()))

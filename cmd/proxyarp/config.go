@@ -72,6 +72,8 @@ var configKeys = map[string]configKind{
 	"pcap-files":     kindInt,
 	"metrics-listen": kindList,
 	"dry-run":        kindBool,
+	"ndp":            kindBool,
+	"defend-dad":     kindBool,
 	"log-format":     kindString,
 	"log-level":      kindString,
 }
@@ -324,12 +326,17 @@ func (r *reloader) apply(next serveConfig) (changed []change, restart []string) 
 			changed = append(changed, change{"allow", prefixList(next.allow)})
 		}
 		// Decide's allow list at once, the owned set right after.
-		r.resp.SetConfig(&responder.Config{Allow: next.allow})
+		r.resp.SetConfig(&responder.Config{Allow: next.allow, DefendDAD: cur.defendDAD})
 		r.watcher.Reconfigure(next.guests, next.allow)
 		if r.rec != nil {
 			r.rec.Reconfigure(next.guests, next.allow)
 		}
 		cur.guests, cur.allow = next.guests, next.allow
+	}
+	if next.defendDAD != cur.defendDAD {
+		changed = append(changed, change{"defend-dad", strconv.FormatBool(next.defendDAD)})
+		r.resp.SetConfig(&responder.Config{Allow: cur.allow, DefendDAD: next.defendDAD})
+		cur.defendDAD = next.defendDAD
 	}
 	if next.announce != cur.announce {
 		a := next.announce
@@ -359,6 +366,7 @@ func (r *reloader) apply(next serveConfig) (changed []change, restart []string) 
 		{"max-owned", next.maxOwned != cur.maxOwned},
 		{"busy-poll", next.busyPoll != cur.busyPoll},
 		{"read", next.ring != cur.ring},
+		{"ndp", next.ndp != cur.ndp},
 	} {
 		if k.diff {
 			restart = append(restart, k.key)

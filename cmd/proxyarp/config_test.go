@@ -213,3 +213,33 @@ func TestReloadAppliesLiveSettingsAndKeepsTheOldOnError(t *testing.T) {
 		t.Errorf("a bad file changed the running config: allow %s, level %v", got, level.Level())
 	}
 }
+
+func TestIPv6KeysFromFileAndReload(t *testing.T) {
+	p := writeConfig(t, "uplink = \"eth0\"\nallow = [\"2001:db8:1::/64\"]\nndp = true\ndefend-dad = false\n")
+	args := []string{"--config", p}
+	cfg, err := parseServe(args, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.ndp || cfg.defendDAD || prefixList(cfg.allow) != "2001:db8:1::/64" {
+		t.Fatalf("parsed ndp %v defend-dad %v allow %s; want true false 2001:db8:1::/64", cfg.ndp, cfg.defendDAD, prefixList(cfg.allow))
+	}
+	var logs syncBuffer
+	resp := &responder.Responder{Config: cfg.responderConfig()}
+	r := &reloader{args: args, cur: cfg, log: slog.New(slog.NewTextHandler(&logs, nil)), level: new(slog.LevelVar), watcher: &routes.Watcher{Uplink: "eth0"}, resp: resp}
+	if err := os.WriteFile(p, []byte("uplink = \"eth0\"\nallow = [\"2001:db8:1::/64\"]\nndp = false\ndefend-dad = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.reload()
+	if c := resp.CurrentConfig(); !c.DefendDAD || prefixList(c.Allow) != "2001:db8:1::/64" {
+		t.Errorf("after reload Decide's config = %+v, want DefendDAD and the allow list kept", c)
+	}
+	if !r.cur.ndp {
+		t.Error("ndp changed without a restart")
+	}
+	for _, want := range []string{`changed=defend-dad`, `defend_dad=true`, `keys=ndp`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("reload log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}

@@ -25,7 +25,10 @@ the fix:
   warning  guest /32 routes without src; /32 host routes via interfaces
            that match no guest glob (not answered); strict rp_filter on a
            guest interface; a guest interface with proxy_arp=0 and no
-           address; ip rules beyond the defaults; VLANs on the uplink
+           address; ip rules beyond the defaults; VLANs on the uplink;
+           IPv6: kernel proxy_ndp on the uplink or "all", IPv6 forwarding
+           off, or on while the uplink's accept_ra is not 2 (router
+           advertisements then ignored on it)
   info     what was assumed (the uplink guessed from the default route)
 
 What a guest needs is a /32 route via its interface (with src, so the host's

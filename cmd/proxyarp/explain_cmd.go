@@ -22,8 +22,9 @@ const exitNotAnswered = 3
 const explainUsage = `Usage: proxyarp explain ADDR [--uplink IFACE] [--guest-ifaces GLOBS] [--allow PREFIXES] [--json]
 
 Says whether proxyarp serve would answer the router's ARP requests for the
-IPv4 address ADDR, and why, from the live kernel of this network namespace:
-the /32 routes to ADDR in the main table, their metric and interface, the
+IPv4 address ADDR (Neighbor Solicitations for an IPv6 ADDR), and why, from
+the live kernel of this network namespace: the /32 (/128) routes to ADDR in
+the main table, their metric and interface, the
 rule that said no (no /32 route or only a shorter prefix, not a guest
 interface, down or without carrier, a host address, outside --allow), and
 policy rules (ip rule) that may route ADDR by another table. It reads the
@@ -66,8 +67,8 @@ func explainCmd(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitUsage, usagef("explain: want exactly one address (see proxyarp explain --help)")
 	}
 	addr, err := netip.ParseAddr(pos[0])
-	if err != nil || !addr.Unmap().Is4() {
-		return exitUsage, usagef("explain: %q is not an IPv4 address", pos[0])
+	if err != nil || addr.Zone() != "" {
+		return exitUsage, usagef("explain: %q is not an IPv4 or IPv6 address", pos[0])
 	}
 	g, err := routes.ParseGlobs(*guests)
 	if err != nil {
@@ -112,8 +113,8 @@ func parseAllow(s string) ([]netip.Prefix, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		p, err := netip.ParsePrefix(f)
-		if err != nil || !p.Addr().Is4() {
-			return nil, fmt.Errorf("--allow: bad prefix %q (want IPv4 CIDR like 192.0.2.0/24)", f)
+		if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("--allow: bad prefix %q (want a CIDR like 192.0.2.0/24 or 2001:db8::/64)", f)
 		}
 		out = append(out, p.Masked())
 	}

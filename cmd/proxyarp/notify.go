@@ -74,6 +74,11 @@ type systemdState struct {
 	// the watchdog interval is shorter); attachGrace how long READY waits
 	// for the socket attach after the first sync (default 2s).
 	tick, attachGrace time.Duration
+	// detachGrace is how long the uplink may be up without the socket
+	// attached before the watchdog pings stop (default 3s: the responder
+	// retries every 2s at most, so an uplink that comes up between two
+	// tries is attached within that).
+	detachGrace time.Duration
 
 	// Owned by run.
 	ready         bool
@@ -81,6 +86,7 @@ type systemdState struct {
 	lastStatus    string
 	lastUnhealthy string
 	lastPing      time.Time
+	detachedSince time.Time // since when the uplink is up and not attached
 }
 
 // run sends, in order: a start-up STATUS; READY=1 once the routing table
@@ -99,6 +105,9 @@ func (s *systemdState) run(ctx context.Context) {
 	}
 	if s.attachGrace == 0 {
 		s.attachGrace = 2 * time.Second
+	}
+	if s.detachGrace == 0 {
+		s.detachGrace = 3 * time.Second
 	}
 	s.notify(sdnotify.Status("starting: loading the routing table"))
 	s.lastPing = time.Now()
@@ -150,7 +159,7 @@ func (s *systemdState) step(now time.Time) {
 	if s.watchdog == 0 {
 		return
 	}
-	if why := s.unhealthy(); why != "" {
+	if why := s.unhealthy(now); why != "" {
 		if why != s.lastUnhealthy {
 			s.log.Warn("withholding systemd watchdog ping", "reason", why)
 			s.lastUnhealthy = why
@@ -186,8 +195,9 @@ func (s *systemdState) status() string {
 // may be. Before the first sync, start-up is TimeoutStartSec's business.
 // A responder that is not attached while the uplink is missing or down is
 // waiting, as it should; attached, or the uplink up but the responder not
-// attached to it (it retries every 2 s at most), tells.
-func (s *systemdState) unhealthy() string {
+// attached to it for longer than detachGrace (it retries every 2 s at
+// most), tells.
+func (s *systemdState) unhealthy(now time.Time) string {
 	select {
 	case <-s.watcher.Ready():
 	default:
@@ -196,7 +206,14 @@ func (s *systemdState) unhealthy() string {
 	if !s.watcher.Synced() {
 		return "routing table not synced"
 	}
-	if !s.resp.Attached() && s.uplinkUp(s.uplink) {
+	if s.resp.Attached() || !s.uplinkUp(s.uplink) {
+		s.detachedSince = time.Time{}
+		return ""
+	}
+	if s.detachedSince.IsZero() {
+		s.detachedSince = now
+	}
+	if now.Sub(s.detachedSince) >= s.detachGrace {
 		return "uplink is up but its socket is not attached"
 	}
 	return ""

@@ -97,6 +97,7 @@ func startNotifier(t *testing.T, f *fakeDaemon, watchdog, attachGrace time.Durat
 		watchdog:    watchdog,
 		tick:        10 * time.Millisecond,
 		attachGrace: attachGrace,
+		detachGrace: time.Nanosecond,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -223,4 +224,33 @@ func TestNotifyWatchdogOnlyWhileHealthy(t *testing.T) {
 		t.Error("no watchdog pings while waiting for a missing uplink, want them")
 	}
 	stop()
+}
+
+// An uplink that comes up between two attach tries of the responder is
+// not a reason to stop the watchdog pings, for detachGrace.
+func TestNotifyToleratesAnAttachInProgress(t *testing.T) {
+	f := newFakeDaemon()
+	f.up.Store(true)
+	f.attached.Store(true)
+	s := &systemdState{
+		send: f.send, log: slog.New(slog.DiscardHandler), uplink: "eth0", watcher: f, resp: f,
+		owned: func() int { return 0 }, uplinkUp: func(string) bool { return f.up.Load() },
+		detachGrace: time.Second,
+	}
+	f.sync()
+	now := time.Now()
+	if why := s.unhealthy(now); why != "" {
+		t.Fatalf("attached: unhealthy %q", why)
+	}
+	f.attached.Store(false)
+	if why := s.unhealthy(now.Add(time.Millisecond)); why != "" {
+		t.Errorf("just detached with the uplink up: unhealthy %q, want healthy for the grace", why)
+	}
+	if why := s.unhealthy(now.Add(1100 * time.Millisecond)); why == "" {
+		t.Error("detached for longer than the grace: healthy, want the reason")
+	}
+	f.attached.Store(true)
+	if why := s.unhealthy(now.Add(1200 * time.Millisecond)); why != "" {
+		t.Errorf("attached again: unhealthy %q", why)
+	}
 }

@@ -22,7 +22,7 @@ func TestOpsCommandsUsage(t *testing.T) {
 		{"doctor --help exits 0 and says what matters", []string{"doctor", "--help"}, exitOK, "is not needed"},
 		{"serve --help lists the new flags", []string{"serve", "--help"}, exitOK, "--dry-run"},
 		{"explain without an address is a usage error", []string{"explain"}, exitUsage, "exactly one address"},
-		{"explain of an IPv6 address is a usage error", []string{"explain", "2001:db8::1"}, exitUsage, "not an IPv4 address"},
+		{"explain of an address with a zone is a usage error", []string{"explain", "fe80::1%eth0"}, exitUsage, "not an IPv4 or IPv6 address"},
 		{"explain with a bad allow is a usage error", []string{"explain", "192.0.2.2", "--allow", "x"}, exitUsage, `bad prefix "x"`},
 		{"doctor with a stray argument is a usage error", []string{"doctor", "eth0"}, exitUsage, `unexpected argument "eth0"`},
 		{"status with a stray argument is a usage error", []string{"status", "x"}, exitUsage, `unexpected argument "x"`},

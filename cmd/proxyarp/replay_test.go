@@ -35,13 +35,13 @@ func TestReplayExitCodes(t *testing.T) {
 		wantStderr string // substring
 		wantLines  int    // stdout lines; -1 to skip
 	}{
-		{"a recorded capture verifies cleanly", []string{captureData + "decisions.pcapng", "--verify"}, exitOK, "0 differences", 36},
-		{"flags may come before the file", []string{"--format", "json", captureData + "decisions.pcapng"}, exitOK, "36 frames, 6 answered", 36},
+		{"a recorded capture verifies cleanly", []string{captureData + "decisions.pcapng", "--verify"}, exitOK, "0 differences", 38},
+		{"flags may come before the file", []string{"--format", "json", captureData + "decisions.pcapng"}, exitOK, "38 frames, 6 answered", 38},
 		{"a classic pcap replays with routes", []string{captureData + "classic.pcap", "--routes", routesFile, "--local", "192.0.2.1", "--uplink-mac", "02:00:00:00:00:01"}, exitOK, "13 frames", 13},
-		{"a routes file that owns nothing makes verify differ", []string{captureData + "decisions.pcapng", "--routes", noneOwned, "--uplink-mac", "02:00:00:00:00:01", "--verify"}, exitDiffer, "frame 1: recorded answer, replay decides drop (not-owned)", 36},
-		{"a truncated capture is a corrupt record", []string{captureData + "truncated.pcapng"}, exitDiffer, "record 36: unexpected EOF", 35},
+		{"a routes file that owns nothing makes verify differ", []string{captureData + "decisions.pcapng", "--routes", noneOwned, "--uplink-mac", "02:00:00:00:00:01", "--verify"}, exitDiffer, "frame 1: recorded answer, replay decides drop (not-owned)", 38},
+		{"a truncated capture is a corrupt record", []string{captureData + "truncated.pcapng"}, exitDiffer, "record 38: unexpected EOF", 37},
 		{"a corrupt record is named", []string{captureData + "corrupt.pcap", "--routes", routesFile}, exitDiffer, "record 4:", 3},
-		{"corrupt blocks are skipped and replay goes on", []string{captureData + "skip.pcapng", "--verify"}, exitDiffer, "0 differences from the recorded decisions, 3 corrupt records skipped", 34},
+		{"corrupt blocks are skipped and replay goes on", []string{captureData + "skip.pcapng", "--verify"}, exitDiffer, "0 differences from the recorded decisions, 3 corrupt records skipped", 36},
 		{"a corrupt classic record is skipped", []string{captureData + "skip.pcap", "--routes", routesFile}, exitDiffer, "record 4 (byte 198): capture length exceeds original packet length: 42 > 10; skipped", 12},
 		{"a missing capture cannot be read", []string{filepath.Join(dir, "nope.pcapng"), "--routes", routesFile}, exitFailure, "nope.pcapng: no such file", 0},
 		{"a non-Ethernet capture is refused", []string{captureData + "raw-linktype.pcap", "--routes", routesFile}, exitFailure, "link type is not Ethernet", 0},

@@ -34,12 +34,20 @@ Answers ARP requests arriving on IFACE for every IPv4 address A that:
   - is not an address of this host;
   - is inside --allow, when given.
 The reply carries IFACE's MAC. Shorter prefixes routed to guests, other
-routing tables and policy rules are never answered. The set follows the
+routing tables and policy rules are never answered.
+
+IPv6 (unless --ndp=false or IPv6 is disabled on IFACE): Neighbor
+Solicitations arriving on IFACE are answered with a Neighbor Advertisement
+for every IPv6 address A with a /128 route through a guest interface, by
+the same rule; the solicited-node group of each such A is joined on IFACE.
+Guests use the provider's /64 without its on-link route (or a /128) and
+"default via fe80::1" (fe80::1/64 on each guest interface). The set follows the
 kernel's routing table live (netlink), whoever installs the routes:
 vif-route, ip route, or a Proxmox/KVM hook.
 
-Turn the kernel's own proxy ARP off on the uplink once this runs:
-  sysctl -w net.ipv4.conf.IFACE.proxy_arp=0
+Turn the kernel's own proxy ARP (and proxy NDP) off on the uplink once
+this runs:
+  sysctl -w net.ipv4.conf.IFACE.proxy_arp=0 net.ipv6.conf.IFACE.proxy_ndp=0
 An uplink that does not exist yet, or is down, is waited for; one that goes
 away is re-attached when it returns. SIGINT or SIGTERM stop it (exit 0).
 
@@ -56,7 +64,7 @@ is not synced) and the owned set with counters as JSON on /status, which
 --config FILE reads every flag from a TOML file (docs/config.md; example
 in dist/proxyarp.toml); flags on the command line win over the file. SIGHUP
 re-reads it without closing the socket and applies the guest globs, the allow
-list, the garp settings, the rate limit and the log level; a file that does
+list, the garp settings, the rate limit, defend-dad and the log level; a file that does
 not parse keeps the running config (one log line says why). The other keys
 need a restart.
 
@@ -84,6 +92,15 @@ type serveConfig struct {
 	// busyPoll is --busy-poll (0: never spin); ring is --read=ring.
 	busyPoll time.Duration
 	ring     bool
+	// ndp is --ndp (answer IPv6 Neighbor Solicitations); defendDAD is
+	// --defend-dad.
+	ndp       bool
+	defendDAD bool
+}
+
+// responderConfig is the Decide configuration of cfg.
+func (cfg serveConfig) responderConfig() *responder.Config {
+	return &responder.Config{Allow: cfg.allow, DefendDAD: cfg.defendDAD}
 }
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -98,7 +115,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.uplink, "uplink", "", "the `IFACE` the upstream router ARPs on (required)")
 	fs.StringVar(&guests, "guest-ifaces", routes.DefaultGlobs, "comma-separated shell `GLOBS` naming guest interfaces")
-	fs.StringVar(&allow, "allow", "", "comma-separated `PREFIXES`; when set, only addresses inside them are answered")
+	fs.StringVar(&allow, "allow", "", "comma-separated IPv4 or IPv6 `PREFIXES`; when set, only addresses inside them are answered")
 	fs.IntVar(&cfg.announce.Count, "garp-count", responder.DefaultAnnounce.Count, "send `N` gratuitous ARP announcements when an address becomes owned after start-up (0 disables)")
 	fs.DurationVar(&cfg.announce.Interval, "garp-interval", responder.DefaultAnnounce.Interval, "`TIME` between the announcements of one burst")
 	fs.IntVar(&cfg.announce.Rate, "garp-rate", responder.DefaultAnnounce.Rate, "at most `N` announcements per second over all addresses (0: no cap)")
@@ -112,6 +129,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		cfg.metricsListen = append(cfg.metricsListen, s)
 		return nil
 	})
+	fs.BoolVar(&cfg.ndp, "ndp", true, "answer IPv6 Neighbor Solicitations too (and send unsolicited Neighbor Advertisements); --ndp=false: ARP only")
+	fs.BoolVar(&cfg.defendDAD, "defend-dad", false, "answer IPv6 duplicate address detection probes for owned addresses (as the kernel's proxy_ndp does), so that another machine does not take a guest's address")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "decide, log, record and count as usual but send nothing (no replies, no gratuitous ARP)")
 	fs.Func("rate-limit", "answer each requester MAC at most `N/s` (a burst of N, then N per second); 0 or off: no limit (default off)", func(s string) error {
 		r, err := parseRate(s)
@@ -161,10 +180,10 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 			s = strings.TrimSpace(s)
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
-				return cfg, usagef("serve: %s: bad prefix %q (want IPv4 CIDR like 192.0.2.0/24)", opt("allow"), s)
+				return cfg, usagef("serve: %s: bad prefix %q (want a CIDR like 192.0.2.0/24 or 2001:db8::/64)", opt("allow"), s)
 			}
-			if !p.Addr().Is4() {
-				return cfg, usagef("serve: %s: %q is not an IPv4 prefix", opt("allow"), s)
+			if p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				return cfg, usagef("serve: %s: %q: want an IPv4 prefix or a plain IPv6 one (no mapped IPv4, no zone)", opt("allow"), s)
 			}
 			cfg.allow = append(cfg.allow, p.Masked())
 		}
@@ -257,6 +276,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	for _, f := range (hostcheck.Checker{}).Uplink(cfg.uplink) {
 		log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
 	}
+	if cfg.ndp {
+		for _, f := range (hostcheck.Checker{}).Uplink6(cfg.uplink) {
+			log.Warn(f.Problem, "check", f.Check, "fix", f.Fix)
+		}
+	}
 
 	src, err := routes.NewNetlinkSource(nil)
 	if err != nil {
@@ -276,14 +300,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	resp := &responder.Responder{
 		Uplink: cfg.uplink,
 		Set:    set,
-		Config: &responder.Config{Allow: cfg.allow},
+		Config: cfg.responderConfig(),
 		Log:    log,
+		NDP:    cfg.ndp,
 
 		Announcements: cfg.announce,
 		DryRun:        cfg.dryRun,
 		RateLimit:     cfg.rateLimit,
 		Listen: func(ifi *net.Interface) (responder.Conn, error) {
 			return responder.ListenPacketWith(ifi, responder.ListenOptions{BusyPoll: cfg.busyPoll, Ring: cfg.ring})
+		},
+		ListenNDP: func(ifi *net.Interface) (responder.Conn, error) {
+			return responder.ListenPacketWith(ifi, responder.ListenOptions{BusyPoll: cfg.busyPoll, Ring: cfg.ring, Proto: responder.ProtoNDP})
 		},
 	}
 	// A guest that appears, moves here or gets its carrier back after
@@ -292,6 +320,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	watcher.OnChange = func(c routes.Change) {
 		if c.Owned && !c.Startup {
 			resp.Announce(c.Addr)
+		}
+	}
+	// IPv6: the same, plus the solicited-node group of every owned
+	// address, joined on the uplink so that solicitations reach it.
+	if cfg.ndp {
+		watcher.OnChange6 = func(c routes.Change) {
+			resp.SetOwned(c.Addr, c.Owned)
+			if c.Owned && !c.Startup {
+				resp.Announce(c.Addr)
+			}
 		}
 	}
 	rec, err := cfg.pcap.NewRecorder(cfg.uplink, cfg.guests, cfg.allow, set, log)
@@ -321,7 +359,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// not when it gets a new MAC: every link event makes the responder look.
 	watcher.OnLink = func(routes.Link, routes.EventKind) { resp.Recheck() }
 	log.Info("starting", "uplink", cfg.uplink, "guest_ifaces", cfg.guests.String(), "allow", prefixList(cfg.allow), "dry_run", cfg.dryRun,
-		"rate_limit", rateString(cfg.rateLimit), "max_owned", cfg.maxOwned, "config", cfg.configPath)
+		"rate_limit", rateString(cfg.rateLimit), "max_owned", cfg.maxOwned, "config", cfg.configPath,
+		"ndp", cfg.ndp, "defend_dad", cfg.defendDAD)
 	if cfg.dryRun {
 		log.Warn("dry run: deciding and counting, sending nothing (no replies, no gratuitous ARP)")
 	}
@@ -330,7 +369,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return resp.Run(gctx) })
 	// systemd (Type=notify): READY, STATUS, watchdog pings, STOPPING.
-	g.Go(func() error { return notifySystemd(gctx, log, cfg.uplink, watcher, resp, set.Len) })
+	g.Go(func() error {
+		return notifySystemd(gctx, log, cfg.uplink, watcher, resp, func() int { return set.Len() + set.Len6() })
+	})
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
 	}
@@ -345,7 +386,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error {
 		select {
 		case <-watcher.Ready():
-			log.Info("routing table loaded", "owned", set.Len())
+			log.Info("routing table loaded", "owned", set.Len(), "owned6", set.Len6())
 		case <-gctx.Done():
 		}
 		return nil
