@@ -129,6 +129,8 @@ func main() {
 		err = runChurn(os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
+	case "ndplat":
+		err = runNDPLat(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "arpgen: unknown mode %q\n", os.Args[1])
 		os.Exit(2)

@@ -1,6 +1,6 @@
 // Package labnet holds the safety rules the bench tools share: they run
 // only inside the project's own network namespaces and send only to and
-// from the documentation ranges.
+// from the documentation ranges (RFC 5737 for IPv4, RFC 3849 for IPv6).
 package labnet
 
 import (
@@ -28,6 +28,18 @@ func InDocRanges(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// DocRange6 is the only IPv6 prefix the bench tools send to or from (RFC
+// 3849), besides the link-local and multicast addresses Neighbor Discovery
+// itself needs. It is kept apart from DocRanges so that the IPv4 checks
+// (InDocRanges, ParseAddrs) never let an IPv6 address through.
+var DocRange6 = netip.MustParsePrefix("2001:db8::/32")
+
+// InDocRange6 reports whether a is inside DocRange6. An address with a zone
+// or an IPv4-mapped one is not.
+func InDocRange6(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && a.Zone() == "" && DocRange6.Contains(a)
 }
 
 // RefuseRootNamespace fails unless this process runs in a named network
@@ -76,6 +88,43 @@ func ParseAddrs(s string, max int) ([]netip.Addr, error) {
 		for x := a; ; x = x.Next() {
 			if !InDocRanges(x) {
 				return nil, fmt.Errorf("refusing %s: only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are allowed", x)
+			}
+			if len(out) >= max {
+				return nil, fmt.Errorf("more than %d addresses", max)
+			}
+			out = append(out, x)
+			if x == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// ParseAddrs6 is ParseAddrs for IPv6: "A,B-C,..." into addresses, all
+// inside DocRange6 (2001:db8::/32), at most max of them; "" is no address.
+// IPv4, IPv4-mapped and zoned addresses are refused.
+func ParseAddrs6(s string, max int) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := netip.ParseAddr(lo)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			return nil, fmt.Errorf("bad IPv6 address %q", lo)
+		}
+		b := a
+		if isRange {
+			if b, err = netip.ParseAddr(hi); err != nil || !b.Is6() || b.Is4In6() || b.Zone() != "" || b.Less(a) {
+				return nil, fmt.Errorf("bad range %q", part)
+			}
+		}
+		for x := a; ; x = x.Next() {
+			if !InDocRange6(x) {
+				return nil, fmt.Errorf("refusing %s: only 2001:db8::/32 is allowed", x)
 			}
 			if len(out) >= max {
 				return nil, fmt.Errorf("more than %d addresses", max)
