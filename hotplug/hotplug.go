@@ -41,7 +41,8 @@ Environment (set by libxl):
   ip            the addresses, when $XENBUS_PATH/ip is not in xenstore
   ipv6_gateway  the guests' IPv6 gateway put on the vif when an entry is
                 IPv6: a link-local address (default fe80::1, as fe80::1/64),
-                or none (set it in vif-proxyarp's environment)
+                or none; vif-proxyarp reads VAR=value lines such as this
+                one from /etc/default/proxyarp-hotplug
 
 online/add: the device is renamed to $XENBUS_PATH/vifname (tap: NAME-emu)
 if set, gets MAIN_IP/32, is set up with proxy_arp=1 and proxy_delay=0, and
