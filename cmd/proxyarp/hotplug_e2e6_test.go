@@ -47,9 +47,11 @@ func managedRoutes6(t *testing.T, ns string) []string {
 }
 
 // TestHotplugE2EIPv6 plugs a vif whose ip= list is "192.0.2.2
-// 2001:db8:1::2": the guest, configured as the README says (its address
-// as a /128, default via fe80::1), reaches the host's uplink address over
-// IPv6 and IPv4, and offline takes the IPv6 route away again.
+// 2001:db8:1::2" on a host running proxyarp serve: the guest, configured
+// as the README says (its address as a /128, default via fe80::1), reaches
+// the host's uplink address over IPv6 and IPv4, the router (2001:db8:1::fe
+// on the uplink's /64) reaches the guest through serve's Neighbor
+// Advertisements, and offline takes the IPv6 route away again.
 func TestHotplugE2EIPv6(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
@@ -64,6 +66,7 @@ func TestHotplugE2EIPv6(t *testing.T) {
 	ipn(t, host, "addr", "add", "192.0.2.1/24", "dev", "eth0")
 	ipn(t, host, "addr", "add", "2001:db8:1::1/64", "dev", "eth0", "nodad")
 	ipn(t, host, "link", "set", "eth0", "up")
+	ipn(t, ns["router"], "addr", "add", "2001:db8:1::fe/64", "dev", "eth0", "nodad")
 	ipn(t, ns["router"], "link", "set", "eth0", "up")
 
 	// The guest as netback leaves its vif: down, nothing on it. The guest
@@ -76,6 +79,7 @@ func TestHotplugE2EIPv6(t *testing.T) {
 	srv := xenstoretest.NewServer(t)
 	srv.Set("backend/vif/1/0/ip", "192.0.2.2 2001:db8:1::2")
 	env := hotplugEnv(srv, 1, 0)
+	startDaemon(t, host, bin, "serve", "--uplink", "eth0")
 
 	for i := range 2 { // the second online converges
 		hotplugE2ERun(t, host, bin, env, "online", "type_if=vif")
@@ -99,6 +103,9 @@ func TestHotplugE2EIPv6(t *testing.T) {
 	if err := pingUntil(guest, hostIP, 3); err != nil {
 		t.Errorf("guest ping %s after online: %v", hostIP, err)
 	}
+	if out, ok := ping6Until(t, ns["router"], "2001:db8:1::2", 5); !ok {
+		t.Errorf("router ping -6 2001:db8:1::2 (through serve's NDP) after online failed:\n%s\nrouter neighbours:\n%s", out, ipn(t, ns["router"], "-6", "neigh"))
+	}
 
 	hotplugE2ERun(t, host, bin, env, "offline", "type_if=vif")
 	if got := managedRoutes6(t, host); len(got) != 0 {
@@ -106,5 +113,9 @@ func TestHotplugE2EIPv6(t *testing.T) {
 	}
 	if out, ok := ping6Until(t, guest, "2001:db8:1::1", 1); ok {
 		t.Errorf("guest ping -6 2001:db8:1::1 answered after offline:\n%s", out)
+	}
+	ipn(t, ns["router"], "-6", "neigh", "flush", "dev", "eth0")
+	if out, ok := ping6Until(t, ns["router"], "2001:db8:1::2", 1); ok {
+		t.Errorf("router ping -6 2001:db8:1::2 answered after offline:\n%s", out)
 	}
 }
