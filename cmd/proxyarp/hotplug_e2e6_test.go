@@ -7,7 +7,9 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,71 @@ func TestHotplugE2EIPv6(t *testing.T) {
 	ipn(t, ns["router"], "-6", "neigh", "flush", "dev", "eth0")
 	if out, ok := ping6Until(t, ns["router"], "2001:db8:1::2", 1); ok {
 		t.Errorf("router ping -6 2001:db8:1::2 answered after offline:\n%s", out)
+	}
+}
+
+// defaultsWrapper runs in a private mount namespace: it bind-mounts $1 over
+// /etc/default and $2 over /var/log (the script's hotplug log stays in the
+// test), then execs the rest.
+const defaultsWrapper = `set -e
+mount --bind "$1" /etc/default
+mount --bind "$2" /var/log
+shift 2
+exec "$@"
+`
+
+// TestHotplugE2EIPv6GatewayFromDefaults runs dist/xen/vif-proxyarp as
+// libxl does, with /etc/default/proxyarp-hotplug saying
+// ipv6_gateway=fe80::fe (a bind mount in a private mount namespace): the
+// vif gets fe80::fe/64 instead of fe80::1/64.
+func TestHotplugE2EIPv6GatewayFromDefaults(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"unshare", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipping: %s not found", tool)
+		}
+	}
+	t.Parallel()
+	bin := buildBinary(t)
+	script, err := filepath.Abs("../../dist/xen/vif-proxyarp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := addNamespaces(t, "pxr-hp6-", "dflt")["dflt"]
+	ipn(t, host, "link", "add", "eth0", "type", "veth", "peer", "name", "up0")
+	ipn(t, host, "addr", "add", "2001:db8:1::1/64", "dev", "eth0", "nodad")
+	ipn(t, host, "link", "set", "eth0", "up")
+	ipn(t, host, "link", "add", "vif1.0", "type", "veth", "peer", "name", "g1.0")
+	ipn(t, host, "link", "set", "g1.0", "up")
+	srv := xenstoretest.NewServer(t)
+	srv.Set("backend/vif/1/0/ip", "2001:db8:1::2")
+
+	dir := t.TempDir()
+	etc, logs := filepath.Join(dir, "default"), filepath.Join(dir, "log")
+	for _, d := range []string{etc, logs} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(etc, "proxyarp-hotplug"), []byte("# test\nipv6_gateway=fe80::fe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-m", "--propagation", "private", "sh", "-c", defaultsWrapper, "sh", etc, logs,
+		"ip", "netns", "exec", host, "env", "-i",
+		"PATH=" + filepath.Dir(bin) + ":/usr/sbin:/usr/bin:/sbin:/bin",
+		"XENBUS_PATH=backend/vif/1/0", "vif=vif1.0", "netdev=eth0", "XENSTORED_PATH=" + srv.Path,
+		"sh", script, "online", "type_if=vif"}
+	if out, err := tryRun("unshare", args...); err != nil {
+		t.Fatalf("vif-proxyarp online: %v\n%s", err, out)
+	}
+	if v, _ := srv.Get("backend/vif/1/0/hotplug-status"); v != "connected" {
+		t.Errorf("hotplug-status = %q, want connected", v)
+	}
+	got := ipn(t, host, "-6", "addr", "show", "dev", "vif1.0")
+	if !strings.Contains(got, "inet6 fe80::fe/64 scope link nodad") || strings.Contains(got, "fe80::1/64") {
+		t.Errorf("vif1.0's IPv6 addresses:\n%s\nwant fe80::fe/64 (from /etc/default/proxyarp-hotplug), not fe80::1/64", got)
+	}
+	if diff := cmp.Diff([]string{"2001:db8:1::2 dev vif1.0 src 2001:db8:1::1 metric 2 pref medium"}, managedRoutes6(t, host)); diff != "" {
+		t.Errorf("proxyarp's IPv6 routes (-want +got):\n%s", diff)
 	}
 }
