@@ -25,12 +25,18 @@ import (
 // get carrier), deleted at cleanup. It returns the name and a Kernel on it.
 func hpNetns(t *testing.T) (string, routes.Kernel) {
 	t.Helper()
+	return hpNetnsNamed(t, "pxr-hp-")
+}
+
+// hpNetnsNamed is hpNetns with the namespace's name prefix.
+func hpNetnsNamed(t *testing.T, prefix string) (string, routes.Kernel) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping hotplug namespace test: needs root to create a network namespace (run: sudo go test ./cmd/proxyarp/)")
 	}
 	var b [4]byte
 	rand.Read(b[:])
-	name := "pxr-hp-" + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Skipf("skipping hotplug namespace test: ip netns add: %v: %s", err, out)
 	}
@@ -145,5 +151,74 @@ func TestHotplugInNamespace(t *testing.T) {
 	hpIP(t, ns, "link", "del", "vif1.0")
 	if err := hp("offline", "type_if=vif"); err != nil {
 		t.Errorf("offline of a deleted vif = %v, want success", err)
+	}
+}
+
+// hpRoutes6 returns the `ip -6 route show table main` lines via dev that
+// carry proto 213.
+func hpRoutes6(t *testing.T, ns, dev string) []string {
+	t.Helper()
+	lines := []string{}
+	for _, l := range strings.Split(hpIP(t, ns, "-6", "route", "show", "table", "main", "proto", "213"), "\n") {
+		if strings.Contains(l, " dev "+dev+" ") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+// TestHotplugIPv6InNamespace: a mixed ip= list on a host whose gateway
+// device has no global IPv6 address yet gets its IPv6 route without src
+// and a warning; once the address is there, a second online gives the
+// route its src (a replace: converges); offline removes both families.
+func TestHotplugIPv6InNamespace(t *testing.T) {
+	ns, k := hpNetnsNamed(t, "pxr-hp6-")
+	srv := xenstoretest.NewServer(t)
+	srv.Set(xb+"/ip", "192.0.2.2 2001:db8:1::2")
+	env := libxlEnv()
+	env["XENSTORED_PATH"] = srv.Path
+	var logs syncBuffer
+	deps := hotplug.Deps{
+		Getenv:    func(key string) string { return env[key] },
+		OpenStore: xenstore.OpenEnv,
+		Kernel:    func() (routes.Kernel, func(), error) { return k, func() {}, nil },
+		Log:       slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	hp := func(args ...string) error {
+		return runHotplug(context.Background(), args, &bytes.Buffer{}, deps)
+	}
+
+	if err := hp("online", "type_if=vif"); err != nil {
+		t.Fatalf("online without MAIN_IP6: %v", err)
+	}
+	if diff := cmp.Diff([]string{"2001:db8:1::2 dev vif1.0 metric 2 pref medium"}, hpRoutes6(t, ns, "vif1.0")); diff != "" {
+		t.Errorf("IPv6 routes after online without MAIN_IP6 (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "no usable global IPv6 address") {
+		t.Errorf("no warning about the missing MAIN_IP6; log:\n%s", logs.String())
+	}
+
+	hpIP(t, ns, "addr", "add", "2001:db8:1::1/64", "dev", "eth0", "nodad")
+	if err := hp("online", "type_if=vif"); err != nil {
+		t.Fatalf("second online: %v", err)
+	}
+	if diff := cmp.Diff([]string{"2001:db8:1::2 dev vif1.0 src 2001:db8:1::1 metric 2 pref medium"}, hpRoutes6(t, ns, "vif1.0")); diff != "" {
+		t.Errorf("IPv6 routes after a second online with MAIN_IP6 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"192.0.2.2 dev vif1.0 proto 213 scope link src 192.0.2.1 metric 2"}, hpRoutes(t, ns, "vif1.0")); diff != "" {
+		t.Errorf("IPv4 routes after online (-want +got):\n%s", diff)
+	}
+	if got := hpIP(t, ns, "-6", "addr", "show", "dev", "vif1.0", "scope", "link"); !strings.Contains(got, "fe80::1/64") {
+		t.Errorf("vif1.0 has no fe80::1/64:\n%s", got)
+	}
+
+	if err := hp("offline", "type_if=vif"); err != nil {
+		t.Fatalf("offline: %v", err)
+	}
+	if got := hpRoutes6(t, ns, "vif1.0"); len(got) != 0 {
+		t.Errorf("IPv6 routes left after offline: %q", got)
+	}
+	if got := hpRoutes(t, ns, "vif1.0"); len(got) != 0 {
+		t.Errorf("IPv4 routes left after offline: %q", got)
 	}
 }
