@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/proxyarp/proxyarp/routes"
@@ -227,5 +228,57 @@ func TestRouteHelp(t *testing.T) {
 	err := runRoute(context.Background(), []string{"add", "--help"}, &out, routeDeps{})
 	if !errors.Is(err, errHelp) || !strings.Contains(out.String(), "proxyarp route add ADDR[/LEN] dev IFACE") {
 		t.Errorf("route add --help = %v, printed %q", err, out.String())
+	}
+}
+
+// TestRouteIPv6InNamespace runs route add, list and del for IPv6 against
+// the real kernel of a pxr-hp6-* namespace (eth0 2001:db8::1/64 nodad).
+func TestRouteIPv6InNamespace(t *testing.T) {
+	name, k := hpNetnsNamed(t, "pxr-hp6-")
+	hpIP(t, name, "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad")
+	hpIP(t, name, "link", "set", "vif1.0", "up")
+	nsh, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsh.Close() })
+	deps := routeDeps{
+		kernel: func() (routes.Kernel, func(), error) { return k, func() {}, nil },
+		source: func() (routes.Source, func(), error) {
+			s, err := routes.NewNetlinkSource(&routes.NetlinkConfig{Namespace: &nsh})
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, func() { s.Close() }, nil
+		},
+		log: slog.New(slog.DiscardHandler),
+	}
+	route := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runRoute(context.Background(), args, &out, deps); err != nil {
+			t.Fatalf("route %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	for range 2 { // a second add converges (metric 0 is the kernel's 1024)
+		route("add", "2001:db8:1::9", "dev", "vif1.0", "--gateway-dev", "eth0")
+	}
+	route("add", "2001:db8:2::/64", "dev", "vif1.0", "--src", "2001:db8::1", "--metric", "5")
+	if diff := cmp.Diff([]string{
+		"2001:db8:1::9 dev vif1.0 src 2001:db8::1 metric 1024 pref medium",
+		"2001:db8:2::/64 dev vif1.0 src 2001:db8::1 metric 5 pref medium",
+	}, hpRoutes6(t, name, "vif1.0")); diff != "" {
+		t.Errorf("IPv6 routes after add (-want +got):\n%s", diff)
+	}
+	want := "2001:db8:1::9/128 dev vif1.0 src 2001:db8::1 metric 1024 proto proxyarp\tanswered\n" +
+		"2001:db8:2::/64 dev vif1.0 src 2001:db8::1 metric 5 proto proxyarp\tnot answered: not a /128\n"
+	if diff := cmp.Diff(want, route("list")); diff != "" {
+		t.Errorf("route list (-want +got):\n%s", diff)
+	}
+	route("del", "2001:db8:1::9", "dev", "vif1.0")
+	route("del", "2001:db8:2::/64", "dev", "vif1.0")
+	if got := hpRoutes6(t, name, "vif1.0"); len(got) != 0 {
+		t.Errorf("IPv6 routes left after del: %q", got)
 	}
 }
