@@ -191,7 +191,7 @@ func (r *Recorder) OnChange(c routes.Change) {
 }
 
 // Attach connects the recorder to a responder (OnDecision, OnAnnounce) and
-// a watcher (OnChange), keeping any hook already set: the existing one runs
+// a watcher (OnChange and OnChange6), keeping any hook already set: the existing one runs
 // first. Call it after the other hooks are set.
 func (r *Recorder) Attach(resp *responder.Responder, w *routes.Watcher) {
 	r.queue()
@@ -219,6 +219,23 @@ func (r *Recorder) Attach(resp *responder.Responder, w *routes.Watcher) {
 	} else {
 		w.OnChange = r.OnChange
 	}
+	// IPv6 ownership changes come through OnChange6.
+	if prev := w.OnChange6; prev != nil {
+		w.OnChange6 = func(c routes.Change) {
+			prev(c)
+			r.OnChange(c)
+		}
+	} else {
+		w.OnChange6 = r.OnChange
+	}
+}
+
+// announceComment is the packet comment of an announcement of addr.
+func announceComment(addr netip.Addr) string {
+	if addr.Is4() {
+		return "proxyarp gratuitous ARP for " + addr.String()
+	}
+	return "proxyarp unsolicited NA for " + addr.String()
 }
 
 // RecorderStats are a Recorder's counters.
@@ -270,10 +287,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r.mirror = mirrorState{owned: map[netip.Addr]struct{}{}}
-	for _, a := range r.Set.Addrs() {
+	for _, a := range ownedOf(r.Set) {
 		r.mirror.owned[a] = struct{}{}
 	}
-	r.mirror.local = r.Set.LocalAddrs()
+	r.mirror.local = localOf(r.Set)
 	r.mirror.gateways = gatewaysOf(r.Set)
 	if err := r.open(true, r.now()); err != nil {
 		return err
@@ -397,14 +414,14 @@ func (r *Recorder) poll() error {
 	if lost := r.droppedChanges.Load(); lost != r.resynced {
 		r.resynced = lost
 		r.mirror.owned = map[netip.Addr]struct{}{}
-		for _, a := range r.Set.Addrs() {
+		for _, a := range ownedOf(r.Set) {
 			r.mirror.owned[a] = struct{}{}
 		}
-		r.mirror.local = r.Set.LocalAddrs()
+		r.mirror.local = localOf(r.Set)
 		r.mirror.gateways = gatewaysOf(r.Set)
 		return r.writeState(r.fullRecord(), r.now())
 	}
-	if local := r.Set.LocalAddrs(); !slices.Equal(local, r.mirror.local) {
+	if local := localOf(r.Set); !slices.Equal(local, r.mirror.local) {
 		r.mirror.local = local
 		if err := r.writeState(StateRecord{Kind: KindLocal, Local: local}, r.now()); err != nil {
 			return err
@@ -452,7 +469,7 @@ func (r *Recorder) write(rec record, log *slog.Logger) error {
 	if rec.kind == recAnnounce {
 		opts := pcapgo.NgPacketOptions{
 			Flags:    flagsFor(responder.PacketOutgoing),
-			Comments: []string{"proxyarp gratuitous ARP for " + rec.addr.String()},
+			Comments: []string{announceComment(rec.addr)},
 		}
 		if err := r.w.writePacket(rec.t, rec.data[:rec.n], rec.length, opts); err != nil {
 			return err
@@ -471,7 +488,7 @@ func (r *Recorder) write(rec record, log *slog.Logger) error {
 		// The decision contradicts the recorded host addresses: they
 		// changed since the last poll (at start, before the watcher had
 		// loaded them). Record them before the frame.
-		if local := r.Set.LocalAddrs(); !slices.Equal(local, r.mirror.local) {
+		if local := localOf(r.Set); !slices.Equal(local, r.mirror.local) {
 			r.mirror.local = local
 			if err := r.writeState(StateRecord{Kind: KindLocal, Local: local}, rec.t); err != nil {
 				return err

@@ -248,11 +248,24 @@ func describe(r responder.Reason) string {
 }
 
 // fields returns the printable sender MAC, sender IP and target IP: empty
-// when Decide did not get as far as the ARP payload.
+// when Decide did not get as far as the ARP payload (the IPv6 header).
 func fields(d responder.Decision) (mac, sip, tip string) {
 	r := d.Request
 	if !r.SenderIP.IsValid() {
 		return "", "", ""
+	}
+	if r.Proto == responder.ProtoNDP {
+		// Decide stops before the ICMPv6 message for some frames (our
+		// own advertisements, outgoing): show the Ethernet source and
+		// the IPv6 destination rather than nothing.
+		mac, tgt := r.SenderMAC, r.TargetIP
+		if mac.IsZero() {
+			mac = r.EthSrc
+		}
+		if !tgt.IsValid() {
+			tgt = r.DstIP
+		}
+		return mac.String(), r.SenderIP.String(), tgt.String()
 	}
 	return r.SenderMAC.String(), r.SenderIP.String(), r.TargetIP.String()
 }

@@ -108,12 +108,41 @@ type gatewayLister interface {
 	Gateways() []netip.Addr
 }
 
-// gatewaysOf returns set's uplink gateways, or none if it does not know.
+// gatewaysOf returns set's uplink gateways, or none if it does not know:
+// IPv4 then IPv6, each ascending (so the whole is in netip order).
 func gatewaysOf(set Snapshotter) []netip.Addr {
+	var gws []netip.Addr
 	if g, ok := set.(gatewayLister); ok {
-		return g.Gateways()
+		gws = g.Gateways()
 	}
-	return nil
+	if g, ok := set.(interface{ Gateways6() []netip.Addr }); ok {
+		gws = append(gws, g.Gateways6()...)
+	}
+	return gws
+}
+
+// snapshotter6 is the IPv6 side of a Snapshotter (routes.Set).
+type snapshotter6 interface {
+	Addrs6() []netip.Addr
+	LocalAddrs6() []netip.Addr
+}
+
+// ownedOf returns set's owned addresses, IPv4 then IPv6 (netip order).
+func ownedOf(set Snapshotter) []netip.Addr {
+	a := set.Addrs()
+	if s6, ok := set.(snapshotter6); ok {
+		a = append(a, s6.Addrs6()...)
+	}
+	return a
+}
+
+// localOf returns set's host addresses, IPv4 then IPv6 (netip order).
+func localOf(set Snapshotter) []netip.Addr {
+	a := set.LocalAddrs()
+	if s6, ok := set.(snapshotter6); ok {
+		a = append(a, s6.LocalAddrs6()...)
+	}
+	return a
 }
 
 // Kinds of StateRecord.

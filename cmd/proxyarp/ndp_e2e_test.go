@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,8 +116,9 @@ func TestNDPE2E(t *testing.T) {
 	bin := buildBinary(t)
 	router, host, g1 := ndpTopology(t)
 	hostMAC := linkMAC(t, host, "eth0").String()
-	sock := filepath.Join(t.TempDir(), "m.sock")
-	d := startDaemon(t, host, bin, "serve", "--uplink", "eth0", "--log-format", "json", "--garp-interval", "200ms", "--metrics-listen", sock)
+	dir := t.TempDir()
+	sock, pcap := filepath.Join(dir, "m.sock"), filepath.Join(dir, "uplink.pcapng")
+	d := startDaemon(t, host, bin, "serve", "--uplink", "eth0", "--log-format", "json", "--garp-interval", "200ms", "--metrics-listen", sock, "--pcap", pcap)
 
 	t.Run("the router's kernel pings the guest through proxyarp's advertisement", func(t *testing.T) {
 		var out string
@@ -205,6 +207,26 @@ func TestNDPE2E(t *testing.T) {
 		out := d.out.String()
 		if !strings.Contains(out, `"msg":"uplink attached"`) || !strings.Contains(out, `"ndp":true`) {
 			t.Errorf("no uplink attached line with ndp=true in the log:\n%s", out)
+		}
+	})
+
+	t.Run("the capture replays with the recorded IPv6 decisions", func(t *testing.T) {
+		if code, inTime := d.stop(t, syscall.SIGTERM); code != 0 || !inTime {
+			t.Fatalf("SIGTERM: exit %d (in time %v)", code, inTime)
+		}
+		out, err := exec.Command(bin, "replay", pcap, "--verify").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "0 differences") {
+			t.Errorf("replay --verify: %v\n%s", err, out)
+		}
+		// The router's solicitation answered, and our own advertisements
+		// shown with the uplink's MAC and addresses, not as invalid.
+		for _, want := range []string{router6IP.String() + " > " + guest6IP.String() + " answer", "outgoing " + hostMAC + " " + guest6IP.String() + " > " + router6IP.String()} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("replay does not show %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(string(out), "invalid IP") {
+			t.Errorf("replay shows an invalid IP:\n%s", out)
 		}
 	})
 }
