@@ -7,9 +7,11 @@
 #   <-> host eth0 192.0.2.1/24 (the uplink; kernel proxy_arp off)
 #       host vif1.0 <-> g1 eth0 192.0.2.2/32    route 192.0.2.2/32 dev vif1.0
 #       host vif2.0 <-> g2 eth0 192.0.2.3/32    route 192.0.2.3/32 dev vif2.0
+# and IPv6: router 2001:db8:1::fe/64, host eth0 2001:db8:1::1/64, g1
+# 2001:db8:1::2/128 with default via fe80::1 (on vif1.0), route /128 dev vif1.0
 #
 # Everything lives in namespaces named pxr-demo-<pid>-<random>-*, uses only
-# the documentation range 192.0.2.0/24, and is deleted on exit (also on
+# the documentation ranges 192.0.2.0/24 and 2001:db8::/32, and is deleted on exit (also on
 # Ctrl-C or failure). Every wait is bounded; the demo takes well under 30 s.
 set -euo pipefail
 
@@ -99,6 +101,7 @@ for ns in "$R" "$H" "$G1" "$G2"; do
 	ip netns add "$ns"
 	NAMESPACES+=("$ns")
 	ip -n "$ns" link set lo up
+	sysctl_w "$ns" net/ipv6/conf/default/accept_dad 0 # no IPv6 DAD delays
 done
 # Veth pairs are created inside the host namespace, peers moved at creation.
 ip -n "$H" link add eth0 type veth peer name eth0 netns "$R"
@@ -122,6 +125,14 @@ for g in "$G1" "$G2"; do
 	ip -n "$H" route add "$addr/32" dev "$vif" src 192.0.2.1
 	n=$((n + 1))
 done
+# IPv6: the guest keeps a /128 and reaches the world via fe80::1 on its vif.
+ip -n "$H" addr add 2001:db8:1::1/64 dev eth0 nodad
+ip -n "$R" addr add 2001:db8:1::fe/64 dev eth0 nodad
+sysctl_w "$H" net/ipv6/conf/all/forwarding 1
+ip -n "$H" addr add fe80::1/64 dev vif1.0 nodad
+ip -n "$G1" addr add 2001:db8:1::2/128 dev eth0 nodad
+ip -n "$G1" -6 route add default via fe80::1 dev eth0
+ip -n "$H" -6 route add 2001:db8:1::2/128 dev vif1.0
 
 say "topology: namespaces $PREFIX-{router,host,g1,g2}"
 echo "   router eth0 192.0.2.254/24 <-> host eth0 192.0.2.1/24 (uplink);" \
@@ -175,6 +186,16 @@ if ! r4=$(first_ping 192.0.2.4 2); then
 	exit 1
 fi
 echo "   ping 192.0.2.4: $r4"
+
+say "router: ping -6 2001:db8:1::2 (g1; its Neighbor Solicitation answered by proxyarp)"
+ip -n "$R" -6 neigh flush dev eth0
+if ! r6=$(ip netns exec "$R" ping -6 -n -c1 -W2 2001:db8:1::2 2>&1); then
+	echo "demo.sh: 2001:db8:1::2 unreachable through proxyarp" >&2
+	echo "$r6" >&2
+	exit 1
+fi
+echo "   ping -6 2001:db8:1::2: $(grep -o 'time=[0-9.]* ms' <<<"$r6" || echo ok)"
+ip -n "$R" -6 neigh show 2001:db8:1::2 dev eth0 | indent
 
 say "proxyarp's log (last lines)"
 tail -n 6 "$LOG" | cut -c1-200 | indent
