@@ -34,7 +34,7 @@ func (t RouteTable) Owned(rule routes.Rule, local []netip.Addr) ([]netip.Addr, m
 	}
 	byDst := map[netip.Addr][]routes.Route{}
 	for _, rt := range t.Routes {
-		if rt.Dst.Bits() == 32 {
+		if rt.Dst.Bits() == rt.Dst.Addr().BitLen() { // host routes: /32, /128
 			byDst[rt.Dst.Addr()] = append(byDst[rt.Dst.Addr()], rt)
 		}
 	}
@@ -234,7 +234,9 @@ func ParseRoutes(r io.Reader, name string) (RouteTable, error) {
 	return t, nil
 }
 
-// parseDst parses a destination: "default", an address (a /32) or a prefix.
+// parseDst parses a destination: "default", an address (a /32 or /128) or
+// a prefix, IPv4 or IPv6. "default" is read as 0.0.0.0/0, in `ip -6 route`
+// output too: a default route never decides an answer.
 func parseDst(s string) (netip.Prefix, error) {
 	if s == "default" {
 		return netip.PrefixFrom(netip.IPv4Unspecified(), 0), nil
@@ -246,13 +248,13 @@ func parseDst(s string) (netip.Prefix, error) {
 	} else {
 		var a netip.Addr
 		a, err = netip.ParseAddr(s)
-		p = netip.PrefixFrom(a, 32)
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("bad destination %q", s)
 	}
-	if !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("destination %q is not IPv4", s)
+	if p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("destination %q is neither IPv4 nor plain IPv6", s)
 	}
 	return p.Masked(), nil
 }
@@ -351,9 +353,7 @@ func SnapshotTable(snap routes.Snapshot) (RouteTable, []netip.Addr) {
 	}
 	seen := map[netip.Addr]struct{}{}
 	for _, a := range snap.Addrs {
-		if a.Prefix.Addr().Is4() {
-			seen[a.Prefix.Addr()] = struct{}{}
-		}
+		seen[a.Prefix.Addr()] = struct{}{}
 	}
 	return t, sortedKeys(seen)
 }

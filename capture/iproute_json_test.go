@@ -101,7 +101,7 @@ func TestParseRoutesJSONErrorsNameFileAndEntry(t *testing.T) {
 		name, json, wantErr string
 	}{
 		{"a bad destination is named", `[{"dst":"192.0.2.2","dev":"a"},{"dst":"192.0.2.300","dev":"b"}]`, `routes.json: entry 2: bad destination "192.0.2.300"`},
-		{"an IPv6 route is refused", `[{"dst":"2001:db8::/64","dev":"eth0"}]`, `routes.json: entry 1: destination "2001:db8::/64" is not IPv4`},
+		{"an IPv4-mapped route is refused", `[{"dst":"::ffff:192.0.2.0/120","dev":"eth0"}]`, `routes.json: entry 1: destination "::ffff:192.0.2.0/120" is neither IPv4 nor plain IPv6`},
 		{"a missing destination is refused", `[{"dev":"eth0"}]`, "entry 1: no destination"},
 		{"an unknown type is refused", `[{"type":"sideways","dst":"192.0.2.2"}]`, `entry 1: unknown route type "sideways"`},
 		{"a bad gateway is named", `[{"dst":"192.0.2.2","gateway":"nowhere","dev":"eth0"}]`, `entry 1: bad gateway "nowhere"`},
@@ -137,8 +137,8 @@ func FuzzParseRoutesJSON(f *testing.F) {
 			return
 		}
 		for _, rt := range table.Routes {
-			if !rt.Dst.Addr().Is4() {
-				t.Fatalf("route %v is not IPv4", rt)
+			if a := rt.Dst.Addr(); a.Is4In6() || a.Zone() != "" || rt.Dst != rt.Dst.Masked() {
+				t.Fatalf("route %v is neither IPv4 nor plain IPv6, or not masked", rt)
 			}
 			for _, nh := range rt.Nexthops {
 				if _, ok := table.Links[nh.LinkIndex]; !ok {

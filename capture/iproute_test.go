@@ -81,7 +81,7 @@ func TestParseRoutesErrorsNameFileAndLine(t *testing.T) {
 	}{
 		{"an unknown keyword is named", "192.0.2.2 dev vif1.0\n192.0.2.3 dev vif2.0 frobnicate 3", `routes.txt: line 2: unknown keyword "frobnicate"`},
 		{"a bad destination is named", "192.0.2.300 dev vif1.0", `routes.txt: line 1: bad destination "192.0.2.300"`},
-		{"an IPv6 destination is refused", "2001:db8::/64 dev eth0", `line 1: destination "2001:db8::/64" is not IPv4`},
+		{"an IPv4-mapped destination is refused", "::ffff:192.0.2.2 dev eth0", `line 1: destination "::ffff:192.0.2.2" is neither IPv4 nor plain IPv6`},
 		{"a keyword without its value is named", "192.0.2.2 dev", "line 1: dev without a value"},
 		{"a bad metric is named", "192.0.2.2 dev vif1.0 metric high", `line 1: bad metric "high"`},
 		{"a bad gateway is named", "192.0.2.2 via nowhere dev eth0", `line 1: bad gateway "nowhere"`},
@@ -125,5 +125,20 @@ func TestRouteTableOwnedUsesTheRule(t *testing.T) {
 	}
 	if len(owned) != 3 {
 		t.Errorf("owned = %v, want 3 addresses", owned)
+	}
+}
+
+func TestParseRoutesIPv6(t *testing.T) {
+	text := "2001:db8:1::/64 dev eth0 proto kernel metric 256\n2001:db8:1::2 dev vif1.0 metric 1024\n2001:db8:1::50 dev eth0 metric 1024\n"
+	table, err := ParseRoutes(strings.NewReader(text), "routes6.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := table.Routes[1].Dst; got != netip.MustParsePrefix("2001:db8:1::2/128") {
+		t.Errorf("an address alone = %v, want its /128", got)
+	}
+	owned, _ := table.Owned(routesRule(), nil)
+	if len(owned) != 1 || owned[0] != netip.MustParseAddr("2001:db8:1::2") {
+		t.Errorf("owned = %v, want 2001:db8:1::2 alone", owned)
 	}
 }

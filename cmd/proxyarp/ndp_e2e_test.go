@@ -228,6 +228,16 @@ func TestNDPE2E(t *testing.T) {
 		if strings.Contains(string(out), "invalid IP") {
 			t.Errorf("replay shows an invalid IP:\n%s", out)
 		}
+
+		// Without the recorded state, against the host's live kernel:
+		// the guest's /128 route is still there.
+		bare := filepath.Join(dir, "bare.pcapng")
+		run(t, "cp", pcap, bare)
+		out, err = exec.Command("ip", "netns", "exec", host, bin, "replay", bare, "--uplink", "eth0").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), router6IP.String()+" > "+guest6IP.String()+" answer") ||
+			!strings.Contains(string(out), router6IP.String()+" > "+unowned6.String()+" drop (not-owned)") {
+			t.Errorf("replay from the live kernel: %v\n%s", err, out)
+		}
 	})
 }
 

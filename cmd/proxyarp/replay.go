@@ -29,7 +29,7 @@ Ethernet only) and decides every frame again with the responder's own
 decision function. Prints one line per frame on stdout; summaries, errors
 and differences go to stderr.
 
-The answer set comes from --routes, the text ` + "`ip -4 route show`" + ` prints or
+The answer set comes from --routes, the text ` + "`ip route show`" + ` prints (-4 or -6) or
 the JSON of ` + "`ip -j route`" + ` (every device named is taken as up with carrier),
 with --local for the host's own addresses; or else from the state recorded
 beside the capture (FILE.state.json, written by serve --pcap); or else from
@@ -113,8 +113,8 @@ func parseReplay(args []string, stdout io.Writer) (replayConfig, error) {
 		for _, s := range strings.Split(local, ",") {
 			s = strings.TrimSpace(s)
 			a, err := netip.ParseAddr(s)
-			if err != nil || !a.Is4() {
-				return cfg, usagef("replay: --local: %q is not an IPv4 address", s)
+			if err != nil || a.Is4In6() || a.Zone() != "" {
+				return cfg, usagef("replay: --local: %q is not an IPv4 or IPv6 address", s)
 			}
 			cfg.local = append(cfg.local, a)
 		}
