@@ -202,7 +202,9 @@ say "kernel proxy_ndp=1, default proxy_delay ($DEFAULT_DELAY)"
 sysctl_w "$H" net/ipv6/neigh/eth0/proxy_delay "$DEFAULT_DELAY"
 name="kernel proxy_ndp, proxy_delay=$DEFAULT_DELAY (default)"
 gen --label "$name" --case b2b --target 2001:db8:1::2 --n "$N_SLOW" --interval 1ms --timeout 1500ms --samples
-gen --label "$name" --case ucast --target 2001:db8:1::2 --n "$N_UC" --interval 1ms --unicast "$HOSTMAC"
+sysctl_w "$H" net/ipv6/conf/all/proxy_ndp 1 # unicast: see above
+gen --label "kernel proxy_ndp, all/proxy_ndp=1 too, proxy_delay=$DEFAULT_DELAY (default)" --case ucast --target 2001:db8:1::2 --n "$N_UC" --interval 1ms --unicast "$HOSTMAC"
+sysctl_w "$H" net/ipv6/conf/all/proxy_ndp 0
 ip -n "$H" -6 neigh del proxy 2001:db8:1::2 dev eth0
 sysctl_w "$H" net/ipv6/conf/eth0/proxy_ndp 0
 
