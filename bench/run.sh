@@ -398,6 +398,17 @@ for k in $SCALES; do
 	ip -n "$H" route flush root 198.18.0.0/15
 done
 
+# ---------------------------------------------------------------- NDP
+# IPv6: the same kind of latency for Neighbor Solicitations, in a topology
+# of its own (bench/ndp.sh): the kernel's own address, proxy_ndp, ndppd,
+# proxyarp.
+say "NDP (bench/ndp.sh)"
+if bash bench/ndp.sh $( ((QUICK)) && echo --quick) --bin "$BIN" --results "$WORK/ndp.jsonl" >&2; then
+	grep '"kind":"ndplat"' "$WORK/ndp.jsonl" >>"$RESULTS" || true
+else
+	say "bench/ndp.sh failed: NDP rows left out"
+fi
+
 fi # AB
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

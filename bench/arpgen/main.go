@@ -107,7 +107,7 @@ func round(x float64, digits int) float64 {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: arpgen lat|flood|conv|ref|churn|report [flags] (see the package comment)")
+		fmt.Fprintln(os.Stderr, "usage: arpgen lat|ndplat|flood|conv|ref|churn|report [flags] (see the package comment)")
 		os.Exit(2)
 	}
 	// Whatever happens, never run longer than maxDuration.

@@ -231,7 +231,7 @@ func renderTables(recs []map[string]any, gobench string) string {
 		lat.rows = append(lat.rows, []string{name, fmt.Sprintf("bcast, sporadic, taking turns (%d rounds)", p.rounds),
 			fmt.Sprintf("%d/%d", p.answered, p.sent), us(pct(ws, 50)), us(pct(ws, 99)), us(pct(ws, 100)), "-", ""})
 	}
-	s := targetsTable(recs, turns).String() + lat.String() + flood.String() + conv.String() + churn.String() + scale.String() + other.String()
+	s := targetsTable(recs, turns).String() + lat.String() + ndpTable(recs).String() + flood.String() + conv.String() + churn.String() + scale.String() + other.String()
 	if gobench != "" {
 		s += goBenchTable(gobench).String()
 	}
