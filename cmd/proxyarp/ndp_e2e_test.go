@@ -259,3 +259,36 @@ func TestNDPE2EOff(t *testing.T) {
 		t.Errorf("/proc/net/igmp6 lists %s on eth0 with --ndp=false", g)
 	}
 }
+
+// TestNDPE2EDefendDAD: with --defend-dad, a machine on the uplink that
+// tries to take a guest's address fails its duplicate address detection
+// (the router's own kernel marks the address dadfailed); an address nobody
+// owns passes it.
+func TestNDPE2EDefendDAD(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	bin := buildBinary(t)
+	router, host, _ := ndpTopology(t)
+	d := startDaemon(t, host, bin, "serve", "--uplink", "eth0", "--defend-dad", "--log-format", "json")
+	if !eventually(readyTimeout, func() bool { _, err := ping6(router, guest6IP); return err == nil }) {
+		t.Fatalf("router cannot reach %s through proxyarp (running: %v)", guest6IP, d.running())
+	}
+	setSysctl(t, router, "net/ipv6/conf/eth0/accept_dad", "1")
+	setSysctl(t, router, "net/ipv6/conf/eth0/dad_transmits", "1")
+	free := netip.MustParseAddr("2001:db8:1::77")
+	for _, a := range []netip.Addr{guest6IP, free} {
+		ipn(t, router, "addr", "add", a.String()+"/64", "dev", "eth0") // with DAD
+	}
+	state := func(a netip.Addr) string {
+		return ipn(t, router, "-6", "addr", "show", "dev", "eth0", "to", a.String()+"/128")
+	}
+	if !eventually(5*time.Second, func() bool { return strings.Contains(state(guest6IP), "dadfailed") }) {
+		t.Errorf("the router's DAD for %s (a guest's address) did not fail:\n%s", guest6IP, state(guest6IP))
+	}
+	if !eventually(5*time.Second, func() bool { s := state(free); return s != "" && !strings.Contains(s, "tentative") }) {
+		t.Errorf("the router's DAD for %s (nobody's) did not complete:\n%s", free, state(free))
+	}
+	if strings.Contains(state(free), "dadfailed") {
+		t.Errorf("DAD for %s (nobody's) failed:\n%s", free, state(free))
+	}
+}
