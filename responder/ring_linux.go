@@ -18,13 +18,19 @@ import (
 // Receive ring geometry (PACKET_RX_RING, TPACKET_V2). A slot holds one
 // frame: the 32-byte tpacket2_hdr, the sockaddr_ll, padding to the MAC
 // offset, then the frame, truncated to what is left of the slot. ARP
-// requests are 42 to 64 bytes and Neighbor Solicitations 78 to 90, so 256
-// bytes leave room to spare. 32768 slots (8 MiB) hold as many requests as
-// the 8 MiB receive buffer of the plain socket did.
+// requests are 42 to 64 bytes: the ARP ring's 256-byte slots leave room to
+// spare, and its 32768 slots (8 MiB) hold as many requests as the 8 MiB
+// receive buffer of the plain socket. A Neighbor Solicitation is 78 bytes
+// and more with options, and a truncated one would fail its checksum: the
+// NDP ring's slots take a whole 1514-byte frame (2048 bytes, 4096 slots,
+// 8 MiB).
 const (
-	ringSlotSize  = 256
-	ringBlockSize = 1 << 16
-	ringSlots     = 32768
+	ringSlotSize     = 256
+	ringSlots        = 32768
+	ringSlotSizeNDP  = 2048
+	ringSlotsNDP     = 4096
+	ringBlockSize    = 1 << 16
+	ringMaxSlotBytes = ringSlotSizeNDP // the largest slot, for scratch buffers
 )
 
 // Offsets in a ring slot (linux/if_packet.h): tp_status at 0, tp_snaplen
@@ -51,8 +57,10 @@ type ringConn struct {
 	rc     syscall.RawConn
 	closed atomic.Bool
 
-	ring []byte // the mapped ring: ringSlots slots of ringSlotSize
-	next int    // the slot the next frame will be in
+	ring     []byte // the mapped ring: slots slots of slotSize bytes
+	slotSize int
+	slots    int
+	next     int // the slot the next frame will be in
 
 	busyPoll time.Duration
 	last     time.Time // when the previous frame was read (with busyPoll)
@@ -85,7 +93,10 @@ func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, 
 		c.Close()
 		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
-	rg := &ringConn{c: c, rc: rc, busyPoll: max(busyPoll, 0)}
+	rg := &ringConn{c: c, rc: rc, busyPoll: max(busyPoll, 0), slotSize: ringSlotSize, slots: ringSlots}
+	if proto == ProtoNDP {
+		rg.slotSize, rg.slots = ringSlotSizeNDP, ringSlotsNDP
+	}
 	rg.pollFn, rg.writeFn = rg.poll, rg.write
 	if err := rg.setup(); err != nil {
 		c.Close()
@@ -107,26 +118,26 @@ func (rg *ringConn) setup() error {
 		}
 		req := unix.TpacketReq{
 			Block_size: ringBlockSize,
-			Block_nr:   ringSlots * ringSlotSize / ringBlockSize,
-			Frame_size: ringSlotSize,
-			Frame_nr:   ringSlots,
+			Block_nr:   uint32(rg.slots * rg.slotSize / ringBlockSize),
+			Frame_size: uint32(rg.slotSize),
+			Frame_nr:   uint32(rg.slots),
 		}
 		if serr = unix.SetsockoptTpacketReq(s, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); serr != nil {
 			serr = fmt.Errorf("PACKET_RX_RING: %w", serr)
 			return
 		}
-		rg.ring, serr = unix.Mmap(s, 0, ringSlots*ringSlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
+		rg.ring, serr = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
 		if errors.Is(serr, unix.EAGAIN) || errors.Is(serr, unix.EPERM) {
 			// RLIMIT_MEMLOCK too small to lock it: an unlocked ring works
 			// the same while it stays in memory.
-			rg.ring, serr = unix.Mmap(s, 0, ringSlots*ringSlotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+			rg.ring, serr = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 		}
 		if serr != nil {
 			serr = fmt.Errorf("mmap: %w", serr)
 			return
 		}
-		var b [ringSlotSize]byte
-		for i := 0; i < 4*ringSlots; i++ {
+		var b [ringMaxSlotBytes]byte
+		for i := 0; i < 4*rg.slots; i++ {
 			if _, _, err := unix.Recvfrom(s, b[:], unix.MSG_DONTWAIT); err != nil {
 				break
 			}
@@ -140,7 +151,7 @@ func (rg *ringConn) setup() error {
 
 // status returns the address of slot i's tp_status word.
 func (rg *ringConn) status(i int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&rg.ring[i*ringSlotSize]))
+	return (*uint32)(unsafe.Pointer(&rg.ring[i*rg.slotSize]))
 }
 
 // take copies the frame of the next slot into b and hands the slot back,
@@ -150,7 +161,7 @@ func (rg *ringConn) take(b []byte) (int, PacketType, bool) {
 	if atomic.LoadUint32(st)&unix.TP_STATUS_USER == 0 {
 		return 0, 0, false
 	}
-	slot := rg.ring[rg.next*ringSlotSize : (rg.next+1)*ringSlotSize]
+	slot := rg.ring[rg.next*rg.slotSize : (rg.next+1)*rg.slotSize]
 	mac := int(*(*uint16)(unsafe.Pointer(&slot[slotMac])))
 	snap := int(*(*uint32)(unsafe.Pointer(&slot[slotSnaplen])))
 	var n int
@@ -159,7 +170,7 @@ func (rg *ringConn) take(b []byte) (int, PacketType, bool) {
 	}
 	ptype := PacketType(slot[slotPkttype])
 	atomic.StoreUint32(st, unix.TP_STATUS_KERNEL)
-	rg.next = (rg.next + 1) % ringSlots
+	rg.next = (rg.next + 1) % rg.slots
 	return n, ptype, true
 }
 
@@ -271,7 +282,7 @@ func (rg *ringConn) poll(fd uintptr) {
 		rg.rerr = unix.EAGAIN
 		return
 	}
-	var b [ringSlotSize]byte
+	var b [64]byte // only the error matters
 	_, _, rg.rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT)
 	if rg.rerr == nil {
 		rg.rerr = unix.EAGAIN
