@@ -19,8 +19,9 @@ import (
 // frame: the 32-byte tpacket2_hdr, the sockaddr_ll, padding to the MAC
 // offset, then the frame, truncated to what is left of the slot. ARP
 // requests are 42 to 64 bytes: the ARP ring's 256-byte slots leave room to
-// spare, and its 32768 slots (8 MiB) hold as many requests as the 8 MiB
-// receive buffer of the plain socket. A Neighbor Solicitation is 78 bytes
+// spare, and its 32768 slots (8 MiB, locked in memory when RLIMIT_MEMLOCK
+// allows) hold about as many requests as 32 MiB of the plain socket's
+// receive buffer (a queued request costs ~800 bytes there). A Neighbor Solicitation is 78 bytes
 // and more with options, and a truncated one would fail its checksum: the
 // NDP ring's slots take a whole 1514-byte frame (2048 bytes, 4096 slots,
 // 8 MiB).

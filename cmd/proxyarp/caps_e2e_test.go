@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxyarp/proxyarp/responder"
 )
 
 const nobody = "65534"
@@ -180,12 +182,12 @@ func TestE2ELeastPrivilege(t *testing.T) {
 	if !probe.waitAnswered(t, guest1IP, tp.hostMAC(t), true, 10*time.Second) {
 		t.Fatalf("%s not answered by proxyarp running as nobody with CAP_NET_RAW and CAP_NET_ADMIN", guest1IP)
 	}
-	// CAP_NET_ADMIN is in effect: the packet socket got its 8 MiB receive
+	// CAP_NET_ADMIN is in effect: the packet socket got its receive
 	// buffer (SO_RCVBUFFORCE; ss shows the kernel's doubled value).
 	if _, err := exec.LookPath("ss"); err == nil {
 		out := run(t, "ip", "netns", "exec", tp.host, "ss", "-0", "-a", "-m", "-p")
-		if !strings.Contains(out, "rb16777216") {
-			t.Errorf("packet socket without its 8 MiB receive buffer (CAP_NET_ADMIN not effective?):\n%s", out)
+		if want := fmt.Sprintf("rb%d", 2*responder.RecvBufferSize); !strings.Contains(out, want) {
+			t.Errorf("packet socket without its %d MiB receive buffer (%s; CAP_NET_ADMIN not effective?):\n%s", responder.RecvBufferSize>>20, want, out)
 		}
 	}
 	notify.wait(t, "WATCHDOG=1", 5*time.Second)
