@@ -71,6 +71,8 @@ soak:
 # A short run of every fuzz target; corpora live in each package's testdata/.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./responder/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecideNDP$$' -fuzztime $(FUZZTIME) ./responder/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEntries$$' -fuzztime $(FUZZTIME) ./hotplug/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./xenstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRoutes$$' -fuzztime $(FUZZTIME) ./capture/
