@@ -7,8 +7,8 @@
 # --candidate runs another proxyarp binary (a prototype) through the same
 # cases right after the built one, for before/after figures in one run;
 # --variant runs the built one again with other serve flags (by default a
-# full run has two: without busy polling, and reading from the memory-mapped
-# ring instead of blocking in recvmmsg); --ab keeps only the floor,
+# full run has two: without busy polling, and blocking in recvmmsg instead of
+# reading from the memory-mapped ring); --ab keeps only the floor,
 # proxyarp, the candidates, the variants and the reference.
 #
 # Builds proxyarp and bench/arpgen, builds router / host / guest network
@@ -36,7 +36,7 @@ GOBENCH=1
 PREBUILT=
 CANDIDATES=()
 VARIANTS=()
-DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --read ring=--read ring")
+DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --read recvmmsg=--read recvmmsg")
 AB=0
 while (($#)); do
 	case $1 in

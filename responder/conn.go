@@ -44,7 +44,7 @@ const RecvBufferSize = 32 << 20
 // or poll's timeout for the ring) before it looks whether Close was called.
 const pollInterval = 200 * time.Millisecond
 
-// packetConn is the live Conn by default: an AF_PACKET SOCK_RAW socket
+// packetConn is the live Conn without ListenOptions.Ring: an AF_PACKET SOCK_RAW socket
 // bound to one interface for EtherType ARP, with Filter attached before
 // bind (mdlayher/packet opens it), or for EtherType IPv6 with NDPFilter
 // (ListenOptions.Proto).
@@ -54,18 +54,19 @@ const pollInterval = 200 * time.Millisecond
 // for a thread that blocks in the kernel itself) nor poll(2): the socket is
 // switched to blocking mode and ReadFrame's (locked) OS thread sleeps in
 // recvmmsg(2) itself, which takes up to readBatch queued frames at once
-// (MSG_WAITFORONE) and hands them out one per call. Measured here, waking
-// from a blocking receive answers a sporadic request 10-20% sooner than
-// waking from poll(2) (docs/BENCHMARKS.md). SO_RCVTIMEO wakes the thread
-// every pollInterval to notice Close.
+// (MSG_WAITFORONE) and hands them out one per call. A minimal loop over
+// this Conn answered sporadic requests 10-15% sooner than one sleeping in
+// poll(2); inside serve, with its other goroutines, the ring (ringConn)
+// measured faster, and is serve's default (docs/BENCHMARKS.md).
+// SO_RCVTIMEO wakes the thread every pollInterval to notice Close.
 //
 // After a frame that came within the busy-poll window of the one before
 // (ListenOptions.BusyPoll), the next read first spins on non-blocking
 // recvmmsg calls for up to the window, so back-to-back requests are
 // answered without waking a thread.
 //
-// Replies are written with write(2): a packet socket bound to an
-// interface and protocol needs no destination address.
+// Replies are sent with send(2) (see writeRetry): a packet socket bound to
+// an interface and protocol needs no destination address.
 type packetConn struct {
 	c      *packet.Conn
 	rc     syscall.RawConn
@@ -93,11 +94,11 @@ type packetConn struct {
 
 var _ Conn = (*packetConn)(nil)
 
-// ListenPacket opens the live Conn on ifi with the default options:
-// blocking recvmmsg reads and a busy-poll window of DefaultBusyPoll. Errors
-// for missing privileges wrap os.ErrPermission.
+// ListenPacket opens the live Conn on ifi with the default options (serve's
+// defaults): a receive ring and a busy-poll window of DefaultBusyPoll.
+// Errors for missing privileges wrap os.ErrPermission.
 func ListenPacket(ifi *net.Interface) (Conn, error) {
-	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll})
+	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll, Ring: true})
 }
 
 // DefaultBusyPoll is the busy-poll window ListenPacket uses (serve
@@ -117,12 +118,10 @@ type ListenOptions struct {
 	BusyPoll time.Duration
 	// Ring reads from a memory-mapped receive ring (PACKET_RX_RING,
 	// TPACKET_V2) instead of blocking in recvmmsg(2): frames are read
-	// without system calls and busy polling spins on memory, but the
-	// thread sleeps in poll(2), which wakes later than a blocking receive.
-	// A ring slot holds about 190 bytes of frame: enough for any ARP
-	// request and any Neighbor Solicitation seen in practice (78 or 86
-	// bytes); a longer one arrives truncated and is dropped as
-	// BadChecksum.
+	// without system calls, busy polling spins on memory, and the thread
+	// sleeps in poll(2). ListenPacket (and serve) use it. An ARP ring's
+	// slots hold 190 bytes of frame, an NDP ring's a whole 1514-byte
+	// frame.
 	Ring bool
 	// Proto is what the socket reads: ProtoARP (the zero value) binds it
 	// to EtherType ARP with Filter, ProtoNDP to EtherType IPv6 with

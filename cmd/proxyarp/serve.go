@@ -138,8 +138,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 		return err
 	})
 	fs.DurationVar(&cfg.busyPoll, "busy-poll", responder.DefaultBusyPoll, "after a request that came within `TIME` of the one before, poll for the next in memory for up to TIME instead of sleeping (0: never)")
-	readMode := "recvmmsg"
-	fs.StringVar(&readMode, "read", readMode, "how requests are read: `recvmmsg` (sleeping in the kernel's receive) or ring (a memory-mapped receive ring; see docs/BENCHMARKS.md)")
+	readMode := "ring"
+	fs.StringVar(&readMode, "read", readMode, "how requests are read: `ring` (a memory-mapped receive ring) or recvmmsg (sleeping in the kernel's receive); see docs/BENCHMARKS.md")
 	fs.IntVar(&cfg.maxOwned, "max-owned", routes.DefaultMaxOwned, "own at most `N` addresses; beyond, log once and refuse more")
 	fs.StringVar(&cfg.configPath, "config", "", "read flags from TOML `FILE` (docs/config.md); command-line flags win; SIGHUP re-reads it")
 	if err := fs.Parse(args); err != nil {

@@ -37,6 +37,7 @@ func TestParseServe(t *testing.T) {
 		{"a negative busy-poll window is refused", []string{"--uplink", "eth0", "--busy-poll", "-1ms"}, "--busy-poll -1ms: want 0", nil},
 		{"a busy-poll window over a second is refused", []string{"--uplink", "eth0", "--busy-poll", "2s"}, "--busy-poll 2s: want 0", nil},
 		{"the ring can be chosen", []string{"--uplink", "eth0", "--read", "ring"}, "", nil},
+		{"recvmmsg reads can be chosen", []string{"--uplink", "eth0", "--read", "recvmmsg"}, "", nil},
 		{"an unknown read mode is refused", []string{"--uplink", "eth0", "--read", "mmap"}, `--read "mmap": want recvmmsg or ring`, nil},
 	}
 	for _, tt := range tests {
