@@ -158,7 +158,9 @@ func TestE2ELeastPrivilege(t *testing.T) {
 	// env and setpriv exec in place: the PID is proxyarp's.
 	args := []string{"NOTIFY_SOCKET=" + notify.path, "WATCHDOG_USEC=1000000", "setpriv"}
 	args = append(args, setprivArgs("net_raw", "net_admin")...)
-	args = append(args, bin, "serve", "--uplink", "eth0", "--garp-count", "0")
+	// --read recvmmsg: that reader sets its receive buffer with
+	// SO_RCVBUFFORCE, which shows below whether CAP_NET_ADMIN is in effect.
+	args = append(args, bin, "serve", "--uplink", "eth0", "--garp-count", "0", "--read", "recvmmsg")
 	d := startDaemon(t, tp.host, "env", args...)
 
 	ready := notify.wait(t, "READY=1", 10*time.Second)
