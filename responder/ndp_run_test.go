@@ -151,7 +151,9 @@ func TestRunAnswersNeighborSolicitationsOnTheSecondSocket(t *testing.T) {
 	if got := expectReply(t, c); len(got) != ReplyLen {
 		t.Errorf("ARP reply is %d bytes, want %d", len(got), ReplyLen)
 	}
-	waitFor(t, "three decisions", func() bool { return r.Stats().Frames == 3 })
+	// The replies counter moves after the write the test has already
+	// seen: wait for it too.
+	waitFor(t, "three decisions and two replies", func() bool { st := r.Stats(); return st.Frames == 3 && st.Replies == 2 })
 	st := r.Stats()
 	if st.Replies != 2 || st.Decisions[Answer] != 2 || st.Decisions[NotOwned] != 1 {
 		t.Errorf("stats: replies %d, answered %d, not owned %d; want 2, 2, 1", st.Replies, st.Decisions[Answer], st.Decisions[NotOwned])
