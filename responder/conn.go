@@ -84,12 +84,7 @@ type packetConn struct {
 	spinUntil time.Time // spin (non-blocking reads) until then, if set
 	last      time.Time // when the previous frame was handed out
 	spinNext  bool      // it came within busyPoll of the one before
-	// Write state: replies and announcements are written from two
-	// goroutines.
-	wmu     sync.Mutex
-	writeFn func(fd uintptr)
-	wbuf    []byte
-	werr    error
+	w         frameWriter
 }
 
 var _ Conn = (*packetConn)(nil)
@@ -183,7 +178,8 @@ func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn,
 		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
 	pc := &packetConn{c: c, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
-	pc.readFn, pc.writeFn = pc.read, pc.write
+	pc.readFn = pc.read
+	pc.w.init(rc)
 	if err := pc.setRecvBuffer(RecvBufferSize); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("set receive buffer on %s: %w", ifi.Name, err)
@@ -286,23 +282,43 @@ func (pc *packetConn) read(fd uintptr) {
 	pc.rerr = pc.batch.recv(int(fd), unix.MSG_WAITFORONE)
 }
 
-func (pc *packetConn) WriteFrame(b []byte) error {
-	pc.wmu.Lock()
-	defer pc.wmu.Unlock()
-	pc.wbuf = b
-	cerr := pc.rc.Control(pc.writeFn)
-	pc.wbuf = nil
+func (pc *packetConn) WriteFrame(b []byte) error { return pc.w.writeFrame(b) }
+
+// frameWriter writes whole frames on a packet socket for both live Conns.
+// Replies and announcements are written from two goroutines, hence the
+// lock; the function handed to RawConn.Control is built once, with its
+// argument and result in fields, so that a write allocates nothing.
+type frameWriter struct {
+	rc  syscall.RawConn
+	mu  sync.Mutex
+	fn  func(fd uintptr)
+	buf []byte
+	err error
+}
+
+// init binds w to rc; w must not move after (the Conns hold it by value).
+func (w *frameWriter) init(rc syscall.RawConn) {
+	w.rc = rc
+	w.fn = w.write
+}
+
+func (w *frameWriter) writeFrame(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = b
+	cerr := w.rc.Control(w.fn)
+	w.buf = nil
 	if cerr != nil {
 		return cerr
 	}
-	if pc.werr != nil {
-		return os.NewSyscallError("write", pc.werr)
+	if w.err != nil {
+		return os.NewSyscallError("send", w.err)
 	}
 	return nil
 }
 
 // write runs under rc.Control.
-func (pc *packetConn) write(fd uintptr) { pc.werr = writeRetry(int(fd), pc.wbuf) }
+func (w *frameWriter) write(fd uintptr) { w.err = writeRetry(int(fd), w.buf) }
 
 // writeRetry sends one frame with send(MSG_DONTWAIT), and once more after
 // a short wait when the transmit queue is full. MSG_DONTWAIT because the

@@ -52,7 +52,7 @@ const (
 // otherwise the thread spins for up to the busy-poll window (see
 // ListenOptions.BusyPoll), then sleeps in poll(2).
 //
-// Replies go out with write(2), as with packetConn.
+// Replies go out as with packetConn (frameWriter).
 type ringConn struct {
 	c      *packet.Conn
 	rc     syscall.RawConn
@@ -75,10 +75,7 @@ type ringConn struct {
 	pollFn func(fd uintptr)
 	rerr   error
 
-	wmu     sync.Mutex
-	writeFn func(fd uintptr)
-	wbuf    []byte
-	werr    error
+	w frameWriter
 }
 
 var _ Conn = (*ringConn)(nil)
@@ -98,7 +95,8 @@ func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, 
 	if proto == ProtoNDP {
 		rg.slotSize, rg.slots = ringSlotSizeNDP, ringSlotsNDP
 	}
-	rg.pollFn, rg.writeFn = rg.poll, rg.write
+	rg.pollFn = rg.poll
+	rg.w.init(rc)
 	if err := rg.setup(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("receive ring on %s: %w", ifi.Name, err)
@@ -290,22 +288,7 @@ func (rg *ringConn) poll(fd uintptr) {
 	}
 }
 
-func (rg *ringConn) WriteFrame(b []byte) error {
-	rg.wmu.Lock()
-	defer rg.wmu.Unlock()
-	rg.wbuf = b
-	cerr := rg.rc.Control(rg.writeFn)
-	rg.wbuf = nil
-	if cerr != nil {
-		return cerr
-	}
-	if rg.werr != nil {
-		return os.NewSyscallError("write", rg.werr)
-	}
-	return nil
-}
-
-func (rg *ringConn) write(fd uintptr) { rg.werr = writeRetry(int(fd), rg.wbuf) }
+func (rg *ringConn) WriteFrame(b []byte) error { return rg.w.writeFrame(b) }
 
 // Close closes the socket and unmaps the ring, at once when no read is in
 // progress, else when that read returns (net.ErrClosed).
