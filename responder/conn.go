@@ -141,7 +141,7 @@ func ListenNDP(ifi *net.Interface) (Conn, error) {
 
 // openPacket opens the AF_PACKET socket of proto on ifi, its filter
 // attached before bind.
-func openPacket(ifi *net.Interface, proto Proto) (*packet.Conn, error) {
+func openPacket(ifi *net.Interface, proto Proto) (*packet.Conn, syscall.RawConn, error) {
 	var (
 		etherType = uint16(unix.ETH_P_ARP)
 		filter    []bpf.RawInstruction
@@ -154,28 +154,38 @@ func openPacket(ifi *net.Interface, proto Proto) (*packet.Conn, error) {
 		etherType = unix.ETH_P_IPV6
 		filter, err = NDPFilter()
 	default:
-		return nil, fmt.Errorf("open packet socket on %s: unknown protocol %d", ifi.Name, proto)
+		return nil, nil, fmt.Errorf("open packet socket on %s: unknown protocol %d", ifi.Name, proto)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: filter})
 	if err != nil {
-		return nil, fmt.Errorf("open %s packet socket on %s: %w", proto, ifi.Name, err)
-	}
-	return c, nil
-}
-
-// listenBatch opens the Conn that reads with recvmmsg.
-func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
-	c, err := openPacket(ifi, proto)
-	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("open %s packet socket on %s: %w", proto, ifi.Name, err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+		return nil, nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+	}
+	return c, rc, nil
+}
+
+// control runs f on rc's file descriptor and returns f's error, or
+// Control's when the socket is already closed.
+func control(rc syscall.RawConn, f func(fd int) error) error {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// listenBatch opens the Conn that reads with recvmmsg.
+func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
+	c, rc, err := openPacket(ifi, proto)
+	if err != nil {
+		return nil, err
 	}
 	pc := &packetConn{c: c, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
 	pc.readFn = pc.read
@@ -195,36 +205,27 @@ func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn,
 // netpoller (never used here), and bounds each blocking read with
 // SO_RCVTIMEO.
 func (pc *packetConn) setBlocking() error {
-	var serr error
-	err := pc.rc.Control(func(fd uintptr) {
-		if serr = unix.SetNonblock(int(fd), false); serr != nil {
-			serr = fmt.Errorf("clear O_NONBLOCK: %w", serr)
-			return
+	return control(pc.rc, func(fd int) error {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			return fmt.Errorf("clear O_NONBLOCK: %w", err)
 		}
 		tv := unix.NsecToTimeval(pollInterval.Nanoseconds())
-		if serr = unix.SetsockoptTimeval(int(fd), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); serr != nil {
-			serr = fmt.Errorf("SO_RCVTIMEO: %w", serr)
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return fmt.Errorf("SO_RCVTIMEO: %w", err)
 		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 func (pc *packetConn) setRecvBuffer(size int) error {
-	var serr error
-	err := pc.rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
-		if errors.Is(serr, unix.EPERM) {
+	return control(pc.rc, func(fd int) error {
+		err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+		if errors.Is(err, unix.EPERM) {
 			// Without CAP_NET_ADMIN: take what net.core.rmem_max allows.
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 		}
-	})
-	if err != nil {
 		return err
-	}
-	return serr
+	})
 }
 
 func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
@@ -361,15 +362,15 @@ func (pc *packetConn) Stats() (SocketStats, error) { return socketStats(pc.rc) }
 // dropped frames too.
 func socketStats(rc syscall.RawConn) (SocketStats, error) {
 	var st *unix.TpacketStats
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		st, serr = unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	err := control(rc, func(fd int) error {
+		var err error
+		if st, err = unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+			return os.NewSyscallError("getsockopt PACKET_STATISTICS", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return SocketStats{}, err
-	}
-	if serr != nil {
-		return SocketStats{}, os.NewSyscallError("getsockopt PACKET_STATISTICS", serr)
 	}
 	return SocketStats{Frames: uint64(st.Packets), Drops: uint64(st.Drops)}, nil
 }

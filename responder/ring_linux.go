@@ -82,14 +82,9 @@ var _ Conn = (*ringConn)(nil)
 
 // listenRing opens the Conn that reads from a receive ring.
 func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
-	c, err := openPacket(ifi, proto)
+	c, rc, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
 	rg := &ringConn{c: c, rc: rc, busyPoll: max(busyPoll, 0), slotSize: ringSlotSize, slots: ringSlots}
 	if proto == ProtoNDP {
@@ -108,12 +103,9 @@ func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, 
 // what reached the plain receive queue between bind and now: poll(2)
 // reports those too, and would never sleep while they are queued.
 func (rg *ringConn) setup() error {
-	var serr error
-	err := rg.rc.Control(func(fd uintptr) {
-		s := int(fd)
-		if serr = unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); serr != nil {
-			serr = fmt.Errorf("PACKET_VERSION: %w", serr)
-			return
+	return control(rg.rc, func(s int) error {
+		if err := unix.SetsockoptInt(s, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+			return fmt.Errorf("PACKET_VERSION: %w", err)
 		}
 		req := unix.TpacketReq{
 			Block_size: ringBlockSize,
@@ -121,19 +113,18 @@ func (rg *ringConn) setup() error {
 			Frame_size: uint32(rg.slotSize),
 			Frame_nr:   uint32(rg.slots),
 		}
-		if serr = unix.SetsockoptTpacketReq(s, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); serr != nil {
-			serr = fmt.Errorf("PACKET_RX_RING: %w", serr)
-			return
+		if err := unix.SetsockoptTpacketReq(s, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+			return fmt.Errorf("PACKET_RX_RING: %w", err)
 		}
-		rg.ring, serr = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
-		if errors.Is(serr, unix.EAGAIN) || errors.Is(serr, unix.EPERM) {
+		var err error
+		rg.ring, err = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EPERM) {
 			// RLIMIT_MEMLOCK too small to lock it: an unlocked ring works
 			// the same while it stays in memory.
-			rg.ring, serr = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+			rg.ring, err = unix.Mmap(s, 0, rg.slots*rg.slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 		}
-		if serr != nil {
-			serr = fmt.Errorf("mmap: %w", serr)
-			return
+		if err != nil {
+			return fmt.Errorf("mmap: %w", err)
 		}
 		var b [ringMaxSlotBytes]byte
 		for i := 0; i < 4*rg.slots; i++ {
@@ -141,11 +132,8 @@ func (rg *ringConn) setup() error {
 				break
 			}
 		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // status returns the address of slot i's tp_status word.
