@@ -12,42 +12,46 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// listenInNamespace opens ListenPacketWith(o) on ifname inside namespace ns, from
-// a thread that enters ns and is never switched back (it dies with its
-// goroutine); the socket stays in ns.
-func listenInNamespace(t *testing.T, ns, ifname string, o ListenOptions) Conn {
-	t.Helper()
-	type result struct {
-		c   Conn
-		err error
-	}
-	ch := make(chan result, 1)
+// inNamespace runs f on a fresh OS thread that enters namespace ns and is
+// never switched back (it dies with its goroutine), so that the sockets f
+// opens live in ns.
+func inNamespace(ns string, f func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with us
 		h, err := netns.GetFromName(ns)
 		if err != nil {
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
+		ch <- f()
+	}()
+	return <-ch
+}
+
+// listenInNamespace opens ListenPacketWith(o) on ifname inside namespace
+// ns; the socket stays in ns.
+func listenInNamespace(t *testing.T, ns, ifname string, o ListenOptions) Conn {
+	t.Helper()
+	var c Conn
+	err := inNamespace(ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
-			ch <- result{err: err}
-			return
+			return err
 		}
-		c, err := ListenPacketWith(ifi, o)
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen on %s in %s: %v", ifname, ns, r.err)
+		c, err = ListenPacketWith(ifi, o)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", ifname, ns, err)
 	}
-	t.Cleanup(func() { r.c.Close() })
-	return r.c
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // vethConns creates namespace PREFIX<random> (deleted at cleanup) holding a

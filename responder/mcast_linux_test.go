@@ -1,17 +1,12 @@
 package responder
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/vishvananda/netns"
 )
 
 // joinerInNamespace creates namespace pxr-n6<random> (deleted at cleanup)
@@ -19,54 +14,21 @@ import (
 // from a thread inside it. It skips the test unless run as root.
 func joinerInNamespace(t *testing.T) (*GroupJoiner, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: needs root to create a network namespace (pxr-n6*) and join multicast groups in it")
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	ns := "pxr-n6" + hex.EncodeToString(b[:])
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	run("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run("-n", ns, "link", "add", "up0", "type", "veth", "peer", "name", "rtr0")
-	run("-n", ns, "link", "set", "up0", "up")
-	run("-n", ns, "link", "set", "rtr0", "up")
-	type result struct {
-		g   *GroupJoiner
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			ch <- result{err: err}
-			return
-		}
+	ns := vethNamespace(t, "pxr-n6")
+	var g *GroupJoiner
+	err := inNamespace(ns, func() error {
 		ifi, err := net.InterfaceByName("up0")
 		if err != nil {
-			ch <- result{err: err}
-			return
+			return err
 		}
-		g, err := NewGroupJoiner(ifi.Index)
-		ch <- result{g, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("NewGroupJoiner in %s: %v", ns, r.err)
+		g, err = NewGroupJoiner(ifi.Index)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("NewGroupJoiner in %s: %v", ns, err)
 	}
-	t.Cleanup(func() { r.g.Close() })
-	return r.g, ns
+	t.Cleanup(func() { g.Close() })
+	return g, ns
 }
 
 // igmp6 returns the groups /proc/net/igmp6 lists for up0 in ns, as
