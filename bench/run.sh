@@ -9,7 +9,10 @@
 # --variant runs the built one again with other serve flags (by default a
 # full run has two: without busy polling, and blocking in recvmmsg instead of
 # reading from the memory-mapped ring); --ab keeps only the floor,
-# proxyarp, the candidates, the variants and the reference.
+# proxyarp, the candidates, the variants and the reference; --turns-only
+# keeps the floor, the sporadic rounds in which proxyarp, the candidates,
+# the variants and the reference take turns, and the reference's latency;
+# --turns N sets the number of those rounds (4 by default, 2 with --quick).
 #
 # Builds proxyarp and bench/arpgen, builds router / host / guest network
 # namespaces over veth (the seed page's topology), and measures one after the
@@ -38,6 +41,7 @@ CANDIDATES=()
 VARIANTS=()
 DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --read recvmmsg=--read recvmmsg")
 AB=0
+TURNS_ONLY=0
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -48,7 +52,9 @@ while (($#)); do
 	--candidate) CANDIDATES+=("${2%=*}=$(realpath "${2##*=}")"); shift ;;
 	--variant) VARIANTS+=("$2"); shift ;;
 	--ab) AB=1 ;;
-	*) echo "usage: bash bench/run.sh [--quick] [--md FILE] [--results FILE] [--no-gobench] [--bin PROXYARP] [--candidate LABEL=PROXYARP] [--variant 'LABEL=FLAGS'] [--ab]" >&2; exit 2 ;;
+	--turns-only) AB=1 TURNS_ONLY=1 ;;
+	--turns) TURNS_OPT=$2; shift ;;
+	*) echo "usage: bash bench/run.sh [--quick] [--md FILE] [--results FILE] [--no-gobench] [--bin PROXYARP] [--candidate LABEL=PROXYARP] [--variant 'LABEL=FLAGS'] [--ab] [--turns-only] [--turns N]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -160,6 +166,11 @@ if ((QUICK)); then
 else
 	N_B2B=1000 N_SPOR=200 N_UC=500 N_SLOW=8 F1K=2000 F10K=20000 F100K=100000 FUNP=50000 IDLE=10 SCALES="1000 10000 100000" N_CONV=10 F100=300 F10=50 CHURN_S=4 TURNS=4 N_TURN=75
 fi
+[[ -z ${TURNS_OPT:-} ]] || TURNS=$TURNS_OPT
+if ! [[ $TURNS =~ ^[0-9]+$ ]] || ((TURNS < 1 || TURNS > 50)); then
+	echo "bench/run.sh: --turns takes 1..50" >&2
+	exit 2
+fi
 ((${#VARIANTS[@]})) || VARIANTS=("${DEFAULT_VARIANTS[@]}")
 TARGETS=192.0.2.2,192.0.2.10-192.0.2.209 # 201 guest /32s
 
@@ -270,17 +281,23 @@ run_proxyarp() {
 	stop "$pid"
 	grep '"responder stopped"' "$log" >&2 || true
 }
-run_proxyarp proxyarp "$BIN"
 ci=0
 for c in "${CANDIDATES[@]}"; do
 	ci=$((ci + 1))
 	cp "${c##*=}" "$WORK/candidate-$ci"
-	run_proxyarp "${c%=*}" "$WORK/candidate-$ci"
 done
-for v in "${VARIANTS[@]}"; do
-	# shellcheck disable=SC2086 # the flags are words
-	run_proxyarp "${v%%=*}" "$BIN" ${v#*=}
-done
+if ! ((TURNS_ONLY)); then
+	run_proxyarp proxyarp "$BIN"
+	ci=0
+	for c in "${CANDIDATES[@]}"; do
+		ci=$((ci + 1))
+		run_proxyarp "${c%=*}" "$WORK/candidate-$ci"
+	done
+	for v in "${VARIANTS[@]}"; do
+		# shellcheck disable=SC2086 # the flags are words
+		run_proxyarp "${v%%=*}" "$BIN" ${v#*=}
+	done
+fi
 
 # ------------------------------------------------- sporadic, taking turns
 # The sporadic figure decides the 1.2x target, and the machine's noise
@@ -291,14 +308,28 @@ done
 # warm: 20 sporadic requests for 192.0.2.2, not recorded.
 warm() { ip netns exec "$R" "$ARPGEN" lat --iface eth0 --src 192.0.2.254 --target 192.0.2.2 --n 20 --interval 20ms >/dev/null 2>&1 || true; }
 say "sporadic requests, proxyarp and the reference taking turns ($TURNS rounds)"
-for ((turn = 1; turn <= TURNS; turn++)); do
-	log=$WORK/turn-$turn.log
-	start "$H" "$log" "$BIN" serve --uplink eth0 --log-format json --garp-count 0
+# turn LABEL BIN [FLAGS...]: one round of one proxyarp: start, warm, measure, stop.
+turn() {
+	local label=$1 bin=$2 log=$WORK/turn-$RANDOM.log pid
+	shift 2
+	start "$H" "$log" "$bin" serve --uplink eth0 --log-format json --garp-count 0 "$@"
 	pid=$STARTED
 	wait_log "$log" '"uplink attached"' 20
 	warm
-	gen lat --label proxyarp --case sporadic-turns --target 192.0.2.2 --n "$N_TURN" --interval 20ms --samples
+	gen lat --label "$label" --case sporadic-turns --target 192.0.2.2 --n "$N_TURN" --interval 20ms --samples
 	stop "$pid"
+}
+for ((round = 1; round <= TURNS; round++)); do
+	turn proxyarp "$BIN"
+	ci=0
+	for c in "${CANDIDATES[@]}"; do
+		ci=$((ci + 1))
+		turn "${c%=*}" "$WORK/candidate-$ci"
+	done
+	for v in "${VARIANTS[@]}"; do
+		# shellcheck disable=SC2086 # the flags are words
+		turn "${v%%=*}" "$BIN" ${v#*=}
+	done
 	start "$H" "$WORK/turn-ref.log" "$ARPGEN" ref --iface eth0 --answer "$TARGETS" --for 2m
 	pid=$STARTED
 	sleep 0.3
@@ -313,8 +344,10 @@ start "$H" "$WORK/ref.log" "$ARPGEN" ref --iface eth0 --answer "$TARGETS" --for 
 REFPID=$STARTED
 sleep 0.3
 lat_set "arpgen ref (userspace floor)"
-flood_set "arpgen ref (userspace floor)" "$REFPID"
-emit_idle "arpgen ref" "$(idle_cpu "$REFPID" "$IDLE")"
+if ! ((TURNS_ONLY)); then
+	flood_set "arpgen ref (userspace floor)" "$REFPID"
+	emit_idle "arpgen ref" "$(idle_cpu "$REFPID" "$IDLE")"
+fi
 stop "$REFPID"
 cat "$WORK/ref.log" >&2
 

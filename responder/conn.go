@@ -52,8 +52,8 @@ const pollInterval = 200 * time.Millisecond
 // Reads go through neither Go's netpoller (what packet.Conn.ReadFrom
 // uses: measured on these machines 65-90 us per request, against 23-45 us
 // for a thread that blocks in the kernel itself) nor poll(2): the socket is
-// switched to blocking mode and ReadFrame's (locked) OS thread sleeps in
-// recvmmsg(2) itself, which takes up to readBatch queued frames at once
+// in blocking mode, out of the netpoller (openPacket), and ReadFrame's
+// (locked) OS thread sleeps in recvmmsg(2) itself, which takes up to readBatch queued frames at once
 // (MSG_WAITFORONE) and hands them out one per call. A minimal loop over
 // this Conn answered sporadic requests 10-15% sooner than one sleeping in
 // poll(2); inside serve, with its other goroutines, the ring (ringConn)
@@ -68,7 +68,7 @@ const pollInterval = 200 * time.Millisecond
 // Replies are sent with send(2) (see writeRetry): a packet socket bound to
 // an interface and protocol needs no destination address.
 type packetConn struct {
-	c      *packet.Conn
+	f      *os.File // the socket (see openPacket)
 	rc     syscall.RawConn
 	closed atomic.Bool
 
@@ -140,8 +140,20 @@ func ListenNDP(ifi *net.Interface) (Conn, error) {
 }
 
 // openPacket opens the AF_PACKET socket of proto on ifi, its filter
-// attached before bind.
-func openPacket(ifi *net.Interface, proto Proto) (*packet.Conn, syscall.RawConn, error) {
+// attached before bind, and takes it out of Go's network poller: the
+// socket is read only by a locked thread blocking in the kernel (poll(2) on
+// the ring, recvmmsg(2)), never through the netpoller, but mdlayher/packet
+// registers it there (epoll), and every frame the filter passes then also
+// woke the runtime's thread waiting in epoll_wait. On a host with few CPUs
+// that thread competed with the reader for a CPU at the very moment a
+// request came in: tens of microseconds per sporadic request (measured:
+// docs/BENCHMARKS.md, notes). So the socket is duplicated, the packet.Conn
+// closed (Go removes its descriptor from epoll and closes it; the socket
+// lives on in the duplicate) and the duplicate, in blocking mode, wrapped
+// in an *os.File, which never registers a blocking descriptor with the
+// poller. The File's RawConn keeps the descriptor open while a Control
+// call runs on it, so Close during a read is safe.
+func openPacket(ifi *net.Interface, proto Proto) (*os.File, syscall.RawConn, error) {
 	var (
 		etherType = uint16(unix.ETH_P_ARP)
 		filter    []bpf.RawInstruction
@@ -163,12 +175,43 @@ func openPacket(ifi *net.Interface, proto Proto) (*packet.Conn, syscall.RawConn,
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s packet socket on %s: %w", proto, ifi.Name, err)
 	}
-	rc, err := c.SyscallConn()
+	f, err := detach(c)
 	if err != nil {
-		c.Close()
 		return nil, nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
-	return c, rc, nil
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+	}
+	return f, rc, nil
+}
+
+// detach moves c's socket out of Go's network poller (see openPacket): it
+// returns a blocking duplicate of c's descriptor as an *os.File, and
+// closes c.
+func detach(c *packet.Conn) (*os.File, error) {
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nfd int
+	if err := control(rc, func(fd int) error {
+		var err error
+		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+	}); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK belongs to the socket, shared by both descriptors: once
+	// it is clear, os.NewFile sees a blocking descriptor and leaves it out
+	// of the poller.
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, os.NewSyscallError("clear O_NONBLOCK", err)
+	}
+	return os.NewFile(uintptr(nfd), "packet"), nil
 }
 
 // control runs f on rc's file descriptor and returns f's error, or
@@ -183,32 +226,28 @@ func control(rc syscall.RawConn, f func(fd int) error) error {
 
 // listenBatch opens the Conn that reads with recvmmsg.
 func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
-	c, rc, err := openPacket(ifi, proto)
+	f, rc, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
 	}
-	pc := &packetConn{c: c, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
+	pc := &packetConn{f: f, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
 	pc.readFn = pc.read
 	pc.w.init(rc)
 	if err := pc.setRecvBuffer(RecvBufferSize); err != nil {
-		c.Close()
+		f.Close()
 		return nil, fmt.Errorf("set receive buffer on %s: %w", ifi.Name, err)
 	}
-	if err := pc.setBlocking(); err != nil {
-		c.Close()
+	if err := pc.setRecvTimeout(); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
 	}
 	return pc, nil
 }
 
-// setBlocking clears O_NONBLOCK, which mdlayher/packet sets for Go's
-// netpoller (never used here), and bounds each blocking read with
-// SO_RCVTIMEO.
-func (pc *packetConn) setBlocking() error {
+// setRecvTimeout bounds each blocking read (openPacket left the socket in
+// blocking mode) with SO_RCVTIMEO, so that the reader notices Close.
+func (pc *packetConn) setRecvTimeout() error {
 	return control(pc.rc, func(fd int) error {
-		if err := unix.SetNonblock(fd, false); err != nil {
-			return fmt.Errorf("clear O_NONBLOCK: %w", err)
-		}
 		tv := unix.NsecToTimeval(pollInterval.Nanoseconds())
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 			return fmt.Errorf("SO_RCVTIMEO: %w", err)
@@ -377,7 +416,7 @@ func socketStats(rc syscall.RawConn) (SocketStats, error) {
 
 func (pc *packetConn) Close() error {
 	pc.closed.Store(true)
-	return pc.c.Close()
+	return pc.f.Close()
 }
 
 // CheckPermission opens and closes an unbound packet socket, so that a

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +43,8 @@ const (
 )
 
 // ringConn is the live Conn with ListenOptions.Ring: the socket of packetConn (opened
-// by mdlayher/packet with Filter attached before bind), plus a TPACKET_V2
+// by mdlayher/packet with Filter attached before bind, then taken out of
+// Go's netpoller: see openPacket), plus a TPACKET_V2
 // receive ring mapped into memory. The kernel writes each frame that
 // passes the filter into the next free slot and marks it TP_STATUS_USER;
 // ReadFrame copies it out and hands the slot back (TP_STATUS_KERNEL).
@@ -54,7 +54,7 @@ const (
 //
 // Replies go out as with packetConn (frameWriter).
 type ringConn struct {
-	c      *packet.Conn
+	f      *os.File // the socket (see openPacket)
 	rc     syscall.RawConn
 	closed atomic.Bool
 
@@ -82,18 +82,18 @@ var _ Conn = (*ringConn)(nil)
 
 // listenRing opens the Conn that reads from a receive ring.
 func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
-	c, rc, err := openPacket(ifi, proto)
+	f, rc, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
 	}
-	rg := &ringConn{c: c, rc: rc, busyPoll: max(busyPoll, 0), slotSize: ringSlotSize, slots: ringSlots}
+	rg := &ringConn{f: f, rc: rc, busyPoll: max(busyPoll, 0), slotSize: ringSlotSize, slots: ringSlots}
 	if proto == ProtoNDP {
 		rg.slotSize, rg.slots = ringSlotSizeNDP, ringSlotsNDP
 	}
 	rg.pollFn = rg.poll
 	rg.w.init(rc)
 	if err := rg.setup(); err != nil {
-		c.Close()
+		f.Close()
 		return nil, fmt.Errorf("receive ring on %s: %w", ifi.Name, err)
 	}
 	return rg, nil
@@ -287,7 +287,7 @@ func (rg *ringConn) Close() error {
 		rg.unmapLocked()
 	}
 	rg.mu.Unlock()
-	return rg.c.Close()
+	return rg.f.Close()
 }
 
 // Stats reports the socket's counters (PACKET_STATISTICS): frames the
