@@ -7,8 +7,8 @@
 # --candidate runs another proxyarp binary (a prototype) through the same
 # cases right after the built one, for before/after figures in one run;
 # --variant runs the built one again with other serve flags (by default a
-# full run has two: without busy polling, and blocking in recvmmsg instead of
-# reading from the memory-mapped ring); --ab keeps only the floor,
+# full run has three: without busy polling, without keeping the reader warm,
+# and blocking in recvmmsg instead of reading from the memory-mapped ring); --ab keeps only the floor,
 # proxyarp, the candidates, the variants and the reference; --turns-only
 # keeps the floor, the sporadic rounds in which proxyarp, the candidates,
 # the variants and the reference take turns, and the reference's latency;
@@ -39,7 +39,7 @@ GOBENCH=1
 PREBUILT=
 CANDIDATES=()
 VARIANTS=()
-DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --read recvmmsg=--read recvmmsg")
+DEFAULT_VARIANTS=("proxyarp --busy-poll 0=--busy-poll 0" "proxyarp --keep-warm 0=--keep-warm 0" "proxyarp --read recvmmsg=--read recvmmsg")
 AB=0
 TURNS_ONLY=0
 while (($#)); do

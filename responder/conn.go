@@ -44,6 +44,11 @@ const RecvBufferSize = 32 << 20
 // or poll's timeout for the ring) before it looks whether Close was called.
 const pollInterval = 200 * time.Millisecond
 
+// warmPollInterval is how long a read sleeps in the kernel at most while
+// the Conn is warm (ListenOptions.KeepWarm): under the 10 ms after which
+// Go's sysmon takes a processor (P) from a thread in a system call.
+const warmPollInterval = 5 * time.Millisecond
+
 // packetConn is the live Conn without ListenOptions.Ring: an AF_PACKET SOCK_RAW socket
 // bound to one interface for EtherType ARP, with Filter attached before
 // bind (mdlayher/packet opens it), or for EtherType IPv6 with NDPFilter
@@ -80,20 +85,21 @@ type packetConn struct {
 	readFn    func(fd uintptr)
 	rerr      error
 	batch     *frameBatch // frames read by one recvmmsg, handed out one by one
-	busyPoll  time.Duration
-	spinUntil time.Time // spin (non-blocking reads) until then, if set
-	last      time.Time // when the previous frame was handed out
-	spinNext  bool      // it came within busyPoll of the one before
+	warm      warmth
+	spinUntil time.Time     // spin (non-blocking reads) until then, if set
+	timeout   time.Duration // the next blocking read's SO_RCVTIMEO
+	curTO     time.Duration // the socket's SO_RCVTIMEO now
 	w         frameWriter
 }
 
 var _ Conn = (*packetConn)(nil)
 
 // ListenPacket opens the live Conn on ifi with the default options (serve's
-// defaults): a receive ring and a busy-poll window of DefaultBusyPoll.
+// defaults): a receive ring, a busy-poll window of DefaultBusyPoll and
+// DefaultKeepWarm.
 // Errors for missing privileges wrap os.ErrPermission.
 func ListenPacket(ifi *net.Interface) (Conn, error) {
-	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll, Ring: true})
+	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll, Ring: true, KeepWarm: DefaultKeepWarm})
 }
 
 // DefaultBusyPoll is the busy-poll window ListenPacket uses (serve
@@ -122,21 +128,77 @@ type ListenOptions struct {
 	// to EtherType ARP with Filter, ProtoNDP to EtherType IPv6 with
 	// NDPFilter (Neighbor Solicitations only).
 	Proto Proto
+	// KeepWarm is how long after a frame the reading thread keeps its
+	// sleeps in the kernel short (warmPollInterval, 5 ms, instead of 200
+	// ms). Go's scheduler takes the processor (P) from a thread that has
+	// been in a system call for 10 ms, and once every P is idle its
+	// monitor thread (sysmon) sleeps until woken: the reader woken by a
+	// request then first has to wake sysmon (a futex call and, on a
+	// virtual machine, an inter-processor interrupt) before it may run Go
+	// code and answer. Returning to Go every 5 ms keeps the P: a request
+	// that comes within KeepWarm of the one before is answered without
+	// waking another thread (measured: docs/BENCHMARKS.md). It costs about
+	// 200 wake-ups per second of the reader, plus sysmon's 100, while warm;
+	// an idle uplink goes back to the long sleeps after KeepWarm. Zero:
+	// never.
+	KeepWarm time.Duration
+}
+
+// DefaultKeepWarm is the KeepWarm ListenPacket uses (serve --keep-warm).
+const DefaultKeepWarm = time.Second
+
+// warmth tracks when the last frame was read, for the busy-poll window and
+// KeepWarm.
+type warmth struct {
+	busyPoll time.Duration
+	keepWarm time.Duration
+	last     time.Time // when the previous frame was read
+	spinNext bool      // it came within busyPoll of the one before
+}
+
+// frame records a frame read now.
+func (w *warmth) frame() {
+	if w.busyPoll <= 0 && w.keepWarm <= 0 {
+		return
+	}
+	now := time.Now()
+	// Spin for the next frame only when this one came back to back with
+	// the one before: a lone request, or requests further apart than the
+	// window, never make the thread spin.
+	w.spinNext = w.busyPoll > 0 && !w.last.IsZero() && now.Sub(w.last) <= w.busyPoll
+	w.last = now
+}
+
+// spinUntil is when spinning for the next frame ends (zero: no spinning).
+func (w *warmth) spinUntil() time.Time {
+	if !w.spinNext {
+		return time.Time{}
+	}
+	return w.last.Add(w.busyPoll)
+}
+
+// sleep is the longest the next sleep in the kernel may last.
+func (w *warmth) sleep() time.Duration {
+	if w.keepWarm > 0 && !w.last.IsZero() && time.Since(w.last) < w.keepWarm {
+		return warmPollInterval
+	}
+	return pollInterval
 }
 
 // ListenPacketWith opens the live Conn on ifi with the given options.
 // Errors for missing privileges wrap os.ErrPermission.
 func ListenPacketWith(ifi *net.Interface, o ListenOptions) (Conn, error) {
+	w := warmth{busyPoll: max(o.BusyPoll, 0), keepWarm: max(o.KeepWarm, 0)}
 	if !o.Ring {
-		return listenBatch(ifi, o.Proto, o.BusyPoll)
+		return listenBatch(ifi, o.Proto, w)
 	}
-	return listenRing(ifi, o.Proto, o.BusyPoll)
+	return listenRing(ifi, o.Proto, w)
 }
 
 // ListenNDP opens the live Conn for Neighbor Solicitations on ifi with the
 // default options (ListenPacket's, with Proto ProtoNDP).
 func ListenNDP(ifi *net.Interface) (Conn, error) {
-	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll, Proto: ProtoNDP})
+	return ListenPacketWith(ifi, ListenOptions{BusyPoll: DefaultBusyPoll, Ring: true, KeepWarm: DefaultKeepWarm, Proto: ProtoNDP})
 }
 
 // openPacket opens the AF_PACKET socket of proto on ifi, its filter
@@ -225,12 +287,12 @@ func control(rc syscall.RawConn, f func(fd int) error) error {
 }
 
 // listenBatch opens the Conn that reads with recvmmsg.
-func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
+func listenBatch(ifi *net.Interface, proto Proto, warm warmth) (Conn, error) {
 	f, rc, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
 	}
-	pc := &packetConn{f: f, rc: rc, batch: newFrameBatch(), busyPoll: max(busyPoll, 0)}
+	pc := &packetConn{f: f, rc: rc, batch: newFrameBatch(), warm: warm}
 	pc.readFn = pc.read
 	pc.w.init(rc)
 	if err := pc.setRecvBuffer(RecvBufferSize); err != nil {
@@ -248,12 +310,17 @@ func listenBatch(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn,
 // blocking mode) with SO_RCVTIMEO, so that the reader notices Close.
 func (pc *packetConn) setRecvTimeout() error {
 	return control(pc.rc, func(fd int) error {
-		tv := unix.NsecToTimeval(pollInterval.Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		if err := setRcvTimeo(fd, pollInterval); err != nil {
 			return fmt.Errorf("SO_RCVTIMEO: %w", err)
 		}
+		pc.curTO = pollInterval
 		return nil
 	})
+}
+
+func setRcvTimeo(fd int, d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }
 
 func (pc *packetConn) setRecvBuffer(size int) error {
@@ -268,26 +335,16 @@ func (pc *packetConn) setRecvBuffer(size int) error {
 }
 
 func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
-	pc.spinUntil = time.Time{}
-	if pc.spinNext {
-		pc.spinUntil = pc.last.Add(pc.busyPoll)
-	}
+	pc.spinUntil = pc.warm.spinUntil()
 	for {
 		if pc.closed.Load() {
 			return 0, 0, net.ErrClosed
 		}
 		if n, ptype, ok := pc.batch.pop(b); ok {
-			if pc.busyPoll > 0 {
-				// Spin for the next frame only when this one came back to
-				// back with the one before: a lone request, or requests
-				// further apart than the window, never make the thread
-				// spin.
-				now := time.Now()
-				pc.spinNext = !pc.last.IsZero() && now.Sub(pc.last) <= pc.busyPoll
-				pc.last = now
-			}
+			pc.warm.frame()
 			return n, ptype, nil
 		}
+		pc.timeout = pc.warm.sleep()
 		cerr := pc.rc.Control(pc.readFn)
 		rerr := pc.rerr
 		switch {
@@ -307,8 +364,8 @@ func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
 // read runs under rc.Control: while spinUntil is ahead, non-blocking
 // recvmmsg calls until one brings frames; then (or at once) one blocking
 // recvmmsg, which returns the frames queued once the first is there, or
-// EAGAIN after pollInterval. A socket error (ENETDOWN when the interface
-// went down or away) ends either.
+// EAGAIN after timeout (SO_RCVTIMEO, set when it changes). A socket error
+// (ENETDOWN when the interface went down or away) ends either.
 func (pc *packetConn) read(fd uintptr) {
 	for !pc.spinUntil.IsZero() {
 		pc.rerr = pc.batch.recv(int(fd), unix.MSG_DONTWAIT)
@@ -318,6 +375,12 @@ func (pc *packetConn) read(fd uintptr) {
 		if !time.Now().Before(pc.spinUntil) {
 			pc.spinUntil = time.Time{}
 		}
+	}
+	if pc.timeout != pc.curTO {
+		if pc.rerr = setRcvTimeo(int(fd), pc.timeout); pc.rerr != nil {
+			return
+		}
+		pc.curTO = pc.timeout
 	}
 	pc.rerr = pc.batch.recv(int(fd), unix.MSG_WAITFORONE)
 }

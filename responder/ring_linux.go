@@ -50,7 +50,8 @@ const (
 // ReadFrame copies it out and hands the slot back (TP_STATUS_KERNEL).
 // With a frame already in the ring a read costs no system call at all;
 // otherwise the thread spins for up to the busy-poll window (see
-// ListenOptions.BusyPoll), then sleeps in poll(2).
+// ListenOptions.BusyPoll), then sleeps in poll(2), for at most 5 ms at a
+// time while warm (ListenOptions.KeepWarm), else 200 ms.
 //
 // Replies go out as with packetConn (frameWriter).
 type ringConn struct {
@@ -63,9 +64,8 @@ type ringConn struct {
 	slots    int
 	next     int // the slot the next frame will be in
 
-	busyPoll time.Duration
-	last     time.Time // when the previous frame was read (with busyPoll)
-	spinNext bool      // it came within busyPoll of the one before
+	warm    warmth
+	timeout int // the next poll's timeout in milliseconds
 
 	// mu orders Close against a read in progress: the ring is unmapped
 	// by whichever of the two comes last.
@@ -81,12 +81,12 @@ type ringConn struct {
 var _ Conn = (*ringConn)(nil)
 
 // listenRing opens the Conn that reads from a receive ring.
-func listenRing(ifi *net.Interface, proto Proto, busyPoll time.Duration) (Conn, error) {
+func listenRing(ifi *net.Interface, proto Proto, warm warmth) (Conn, error) {
 	f, rc, err := openPacket(ifi, proto)
 	if err != nil {
 		return nil, err
 	}
-	rg := &ringConn{f: f, rc: rc, busyPoll: max(busyPoll, 0), slotSize: ringSlotSize, slots: ringSlots}
+	rg := &ringConn{f: f, rc: rc, warm: warm, slotSize: ringSlotSize, slots: ringSlots}
 	if proto == ProtoNDP {
 		rg.slotSize, rg.slots = ringSlotSizeNDP, ringSlotsNDP
 	}
@@ -166,24 +166,13 @@ func (rg *ringConn) ReadFrame(b []byte) (int, PacketType, error) {
 		return 0, 0, net.ErrClosed
 	}
 	defer rg.exit()
-	var spinUntil time.Time
-	if rg.spinNext {
-		spinUntil = rg.last.Add(rg.busyPoll)
-	}
+	spinUntil := rg.warm.spinUntil()
 	for {
 		if rg.closed.Load() {
 			return 0, 0, net.ErrClosed
 		}
 		if n, ptype, ok := rg.take(b); ok {
-			if rg.busyPoll > 0 {
-				// Spin for the next frame only when this one came back to
-				// back with the one before: a lone request, or requests
-				// further apart than the window, never make the thread
-				// spin.
-				now := time.Now()
-				rg.spinNext = !rg.last.IsZero() && now.Sub(rg.last) <= rg.busyPoll
-				rg.last = now
-			}
+			rg.warm.frame()
 			return n, ptype, nil
 		}
 		if !spinUntil.IsZero() {
@@ -192,6 +181,7 @@ func (rg *ringConn) ReadFrame(b []byte) (int, PacketType, error) {
 			}
 			spinUntil = time.Time{}
 		}
+		rg.timeout = int(rg.warm.sleep() / time.Millisecond)
 		cerr := rg.rc.Control(rg.pollFn)
 		rerr := rg.rerr
 		switch {
@@ -257,11 +247,11 @@ func (rg *ringConn) spin(until time.Time) bool {
 }
 
 // poll runs under rc.Control: poll(2) until the ring has a frame or
-// pollInterval passes. On POLLERR a recvfrom(2) collects the socket error
+// timeout passes. On POLLERR a recvfrom(2) collects the socket error
 // (ENETDOWN when the interface went down or away).
 func (rg *ringConn) poll(fd uintptr) {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if _, perr := unix.Poll(fds[:], int(pollInterval/time.Millisecond)); perr != nil {
+	if _, perr := unix.Poll(fds[:], rg.timeout); perr != nil {
 		rg.rerr = perr
 		return
 	}

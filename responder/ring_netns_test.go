@@ -2,8 +2,13 @@ package responder
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +172,70 @@ func testLinkDownEndsRead(t *testing.T, o ListenOptions) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("read still blocked 2 s after the link went down")
 	}
+}
+
+// TestKeepWarmWakesReader: after a frame, a read with KeepWarm sleeps in
+// the kernel for warmPollInterval at a time (its thread wakes about every
+// 5 ms: dozens of times in 300 ms), one without it for pollInterval (at
+// most a couple of wake-ups), for both kinds of live Conn.
+func TestKeepWarmWakesReader(t *testing.T) {
+	for _, ring := range []bool{false, true} {
+		for _, warm := range []time.Duration{0, time.Minute} {
+			name := fmt.Sprintf("%s-keepwarm-%v", map[bool]string{false: "recvmmsg", true: "ring"}[ring], warm)
+			t.Run(name, func(t *testing.T) {
+				uplink, router := vethConns(t, "pxr-warm-", ListenOptions{Ring: ring, KeepWarm: warm})
+				buf := make([]byte, 2048)
+				router.WriteFrame(ringFrame(t, 0))
+				tid := make(chan int, 1)
+				done := make(chan error, 2)
+				go func() {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					tid <- unix.Gettid()
+					if _, _, err := uplink.ReadFrame(buf); err != nil {
+						done <- err
+						return
+					}
+					_, _, err := uplink.ReadFrame(buf) // sleeps until Close
+					done <- err
+				}()
+				id := <-tid
+				time.Sleep(20 * time.Millisecond) // the first frame read
+				before := voluntarySwitches(t, id)
+				time.Sleep(300 * time.Millisecond)
+				wakeups := voluntarySwitches(t, id) - before
+				uplink.Close()
+				if err := <-done; !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("read: %v, want net.ErrClosed after Close", err)
+				}
+				if warm > 0 && wakeups < 15 {
+					t.Errorf("KeepWarm %v: the reader woke %d times in 300 ms, want about 60 (every %v)", warm, wakeups, warmPollInterval)
+				}
+				if warm == 0 && wakeups > 4 {
+					t.Errorf("KeepWarm 0: the reader woke %d times in 300 ms, want at most a couple (every %v)", wakeups, pollInterval)
+				}
+			})
+		}
+	}
+}
+
+// voluntarySwitches reads voluntary_ctxt_switches of thread tid of this
+// process: how many times it slept.
+func voluntarySwitches(t *testing.T, tid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no voluntary_ctxt_switches in /proc status")
+	return 0
 }

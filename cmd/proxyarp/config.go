@@ -66,6 +66,7 @@ var configKeys = map[string]configKind{
 	"rate-limit":     kindIntOrString,
 	"max-owned":      kindInt,
 	"busy-poll":      kindString,
+	"keep-warm":      kindString,
 	"read":           kindString,
 	"pcap":           kindString,
 	"pcap-max-size":  kindIntOrString,
@@ -365,6 +366,7 @@ func (r *reloader) apply(next serveConfig) (changed []change, restart []string) 
 		{"dry-run", next.dryRun != cur.dryRun},
 		{"max-owned", next.maxOwned != cur.maxOwned},
 		{"busy-poll", next.busyPoll != cur.busyPoll},
+		{"keep-warm", next.keepWarm != cur.keepWarm},
 		{"read", next.ring != cur.ring},
 		{"ndp", next.ndp != cur.ndp},
 	} {
