@@ -121,8 +121,8 @@ type ListenOptions struct {
 	// TPACKET_V2) instead of blocking in recvmmsg(2): frames are read
 	// without system calls, busy polling spins on memory, and the thread
 	// sleeps in poll(2). ListenPacket (and serve) use it. An ARP ring's
-	// slots hold 190 bytes of frame, an NDP ring's a whole 1514-byte
-	// frame.
+	// slots hold 62 bytes of frame (a request is 42, 60 padded), an NDP
+	// ring's 958 (a solicitation is 78 to 86 with its usual option).
 	Ring bool
 	// Proto is what the socket reads: ProtoARP (the zero value) binds it
 	// to EtherType ARP with Filter, ProtoNDP to EtherType IPv6 with

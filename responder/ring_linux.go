@@ -16,18 +16,21 @@ import (
 
 // Receive ring geometry (PACKET_RX_RING, TPACKET_V2). A slot holds one
 // frame: the 32-byte tpacket2_hdr, the sockaddr_ll, padding to the MAC
-// offset, then the frame, truncated to what is left of the slot. ARP
-// requests are 42 to 64 bytes: the ARP ring's 256-byte slots leave room to
-// spare, and its 32768 slots (8 MiB, locked in memory when RLIMIT_MEMLOCK
-// allows) hold about as many requests as 32 MiB of the plain socket's
-// receive buffer (a queued request costs ~800 bytes there). A Neighbor Solicitation is 78 bytes
-// and more with options, and a truncated one would fail its checksum: the
-// NDP ring's slots take a whole 1514-byte frame (2048 bytes, 4096 slots,
-// 8 MiB).
+// offset (66: the network header lands 16-byte aligned at 80), then the
+// frame, truncated to what is left of the slot. ARP requests are 42 bytes,
+// 60 with Ethernet padding: the ARP ring's 128-byte slots hold 62 bytes of
+// frame (Decide reads 42), and its 32768 slots (4 MiB, locked in memory
+// when RLIMIT_MEMLOCK allows) hold about as many requests as 32 MiB of the
+// plain socket's receive buffer (a queued request costs ~800 bytes there).
+// A Neighbor Solicitation is 78 bytes, 86 with the source link-layer
+// address option, and a truncated one would fail its checksum: the NDP
+// ring's 1024-byte slots hold 958 bytes of frame, room for any option a
+// solicitation carries (4096 slots, 4 MiB). Both rings are mapped whole
+// (MAP_POPULATE), so they count in serve's resident memory: 8 MiB.
 const (
-	ringSlotSize     = 256
+	ringSlotSize     = 128
 	ringSlots        = 32768
-	ringSlotSizeNDP  = 2048
+	ringSlotSizeNDP  = 1024
 	ringSlotsNDP     = 4096
 	ringBlockSize    = 1 << 16
 	ringMaxSlotBytes = ringSlotSizeNDP // the largest slot, for scratch buffers

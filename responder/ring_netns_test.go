@@ -239,3 +239,34 @@ func voluntarySwitches(t *testing.T, tid int) int {
 	t.Fatal("no voluntary_ctxt_switches in /proc status")
 	return 0
 }
+
+// TestRingSlotRoom: an ARP ring slot holds a padded request (60 bytes)
+// whole; a longer frame comes out cut to the slot's 62 bytes of frame,
+// which still holds all Decide reads, so it is answered all the same.
+func TestRingSlotRoom(t *testing.T) {
+	uplink, router := vethConns(t, "pxr-ringr-", ListenOptions{Ring: true})
+	req := request(t, reqOpts{})
+	padded := append(append([]byte(nil), req...), make([]byte, 60-len(req))...)
+	long := append(append([]byte(nil), req...), make([]byte, 200-len(req))...)
+	buf := make([]byte, 2048)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  int
+	}{{"padded", padded, 60}, {"long", long, 62}} {
+		if err := router.WriteFrame(c.frame); err != nil {
+			t.Fatalf("%s: WriteFrame: %v", c.name, err)
+		}
+		n, ptype, err := uplink.ReadFrame(buf)
+		if err != nil {
+			t.Fatalf("%s: ReadFrame: %v", c.name, err)
+		}
+		if n != c.want || string(buf[:n]) != string(c.frame[:c.want]) {
+			t.Errorf("%s: read %d bytes %x, want the first %d of %x", c.name, n, buf[:n], c.want, c.frame)
+		}
+		d := Decide(buf[:n], Ingress{Name: "up0", MAC: uplinkMAC, Type: ptype}, testSet(), nil)
+		if d.Reason != Answer {
+			t.Errorf("%s: Decide: %v, want answer", c.name, d.Reason)
+		}
+	}
+}
