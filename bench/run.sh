@@ -286,18 +286,21 @@ for c in "${CANDIDATES[@]}"; do
 	ci=$((ci + 1))
 	cp "${c##*=}" "$WORK/candidate-$ci"
 done
-if ! ((TURNS_ONLY)); then
-	run_proxyarp proxyarp "$BIN"
-	ci=0
+# each_proxyarp FUNC: FUNC LABEL BIN [FLAGS...] for the built proxyarp, each
+# candidate and each variant, in that order.
+each_proxyarp() {
+	local f=$1 c v ci=0
+	"$f" proxyarp "$BIN"
 	for c in "${CANDIDATES[@]}"; do
 		ci=$((ci + 1))
-		run_proxyarp "${c%=*}" "$WORK/candidate-$ci"
+		"$f" "${c%=*}" "$WORK/candidate-$ci"
 	done
 	for v in "${VARIANTS[@]}"; do
 		# shellcheck disable=SC2086 # the flags are words
-		run_proxyarp "${v%%=*}" "$BIN" ${v#*=}
+		"$f" "${v%%=*}" "$BIN" ${v#*=}
 	done
-fi
+}
+((TURNS_ONLY)) || each_proxyarp run_proxyarp
 
 # ------------------------------------------------- sporadic, taking turns
 # The sporadic figure decides the 1.2x target, and the machine's noise
@@ -320,16 +323,7 @@ turn() {
 	stop "$pid"
 }
 for ((round = 1; round <= TURNS; round++)); do
-	turn proxyarp "$BIN"
-	ci=0
-	for c in "${CANDIDATES[@]}"; do
-		ci=$((ci + 1))
-		turn "${c%=*}" "$WORK/candidate-$ci"
-	done
-	for v in "${VARIANTS[@]}"; do
-		# shellcheck disable=SC2086 # the flags are words
-		turn "${v%%=*}" "$BIN" ${v#*=}
-	done
+	each_proxyarp turn
 	start "$H" "$WORK/turn-ref.log" "$ARPGEN" ref --iface eth0 --answer "$TARGETS" --for 2m
 	pid=$STARTED
 	sleep 0.3
