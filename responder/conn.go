@@ -345,19 +345,27 @@ func (pc *packetConn) ReadFrame(b []byte) (int, PacketType, error) {
 			return n, ptype, nil
 		}
 		pc.timeout = pc.warm.sleep()
-		cerr := pc.rc.Control(pc.readFn)
-		rerr := pc.rerr
-		switch {
-		case cerr != nil:
-			if pc.closed.Load() {
-				return 0, 0, net.ErrClosed
-			}
-			return 0, 0, cerr
-		case rerr == nil || rerr == unix.EAGAIN || rerr == unix.EINTR:
-			continue
-		default:
-			return 0, 0, os.NewSyscallError("recvmmsg", rerr)
+		if err := sleepResult(pc.rc.Control(pc.readFn), pc.rerr, &pc.closed, "recvmmsg"); err != nil {
+			return 0, 0, err
 		}
+	}
+}
+
+// sleepResult is what a live Conn's ReadFrame makes of one sleep in the
+// kernel (fn run under RawConn.Control, its result rerr): nil to look for
+// frames again (one came, or the sleep timed out or was interrupted),
+// net.ErrClosed after Close, else the error, named after syscall.
+func sleepResult(cerr, rerr error, closed *atomic.Bool, syscall string) error {
+	switch {
+	case cerr != nil:
+		if closed.Load() {
+			return net.ErrClosed
+		}
+		return cerr
+	case rerr == nil || rerr == unix.EAGAIN || rerr == unix.EINTR:
+		return nil
+	default:
+		return os.NewSyscallError(syscall, rerr)
 	}
 }
 

@@ -185,18 +185,8 @@ func (rg *ringConn) ReadFrame(b []byte) (int, PacketType, error) {
 			spinUntil = time.Time{}
 		}
 		rg.timeout = int(rg.warm.sleep() / time.Millisecond)
-		cerr := rg.rc.Control(rg.pollFn)
-		rerr := rg.rerr
-		switch {
-		case cerr != nil:
-			if rg.closed.Load() {
-				return 0, 0, net.ErrClosed
-			}
-			return 0, 0, cerr
-		case rerr == nil || rerr == unix.EAGAIN || rerr == unix.EINTR:
-			continue
-		default:
-			return 0, 0, os.NewSyscallError("recvfrom", rerr)
+		if err := sleepResult(rg.rc.Control(rg.pollFn), rg.rerr, &rg.closed, "recvfrom"); err != nil {
+			return 0, 0, err
 		}
 	}
 }
