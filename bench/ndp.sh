@@ -48,6 +48,9 @@ for tool in ip go timeout; do
 	command -v "$tool" >/dev/null || { echo "bench/ndp.sh: needs $tool" >&2; exit 1; }
 done
 
+# The helpers (stop_pid, cleanup, start, stop, wait_log, gen_from, ...).
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 PREFIX=pxr-bench6-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 R=$PREFIX-router
@@ -62,69 +65,13 @@ mkdir -p "$(dirname "$RESULTS")"
 ARPGEN=$WORK/arpgen
 BIN=$WORK/proxyarp
 
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 30; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	set +e
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	for ns in "${NAMESPACES[@]}"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	if [[ $RESULTS == "$WORK"/* ]]; then
-		cp "$RESULTS" /tmp/pxr-bench6-last-results.jsonl 2>/dev/null
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'echo "bench/ndp.sh: failed at line $LINENO" >&2' ERR
+ME=bench/ndp.sh
+LAST_RESULTS=/tmp/pxr-bench6-last-results.jsonl
+set_traps
 
-say() { printf '== %s\n' "$*" >&2; }
-sysctl_w() { ip netns exec "$1" sh -c 'echo "$1" > "/proc/sys/$2"' sh "$3" "$2"; }
-start() {
-	local ns=$1 log=$2
-	shift 2
-	ip netns exec "$ns" "$@" >"$log" 2>&1 &
-	STARTED=$!
-	PIDS+=("$STARTED")
-}
-stop() {
-	local pid=$1 p keep=()
-	stop_pid "$pid"
-	for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-# wait_log FILE REGEX SECONDS
-wait_log() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench/ndp.sh: timed out waiting for /$2/ in $1:" >&2
-	tail -5 "$1" >&2
-	return 1
-}
 # gen FLAGS...: one arpgen ndplat measurement from the router (at most
 # 2 min); a failed one is reported and skipped, not fatal.
-gen() {
-	if ! timeout 120 ip netns exec "$R" "$ARPGEN" ndplat "$@" --iface eth0 --src 2001:db8:1::fe >"$WORK/gen.out"; then
-		say "measurement failed: arpgen ndplat $*"
-	fi
-	cat "$WORK/gen.out" >>"$RESULTS"
-	sed 's/,"samples_us":\[[^]]*\]//' "$WORK/gen.out" >&2
-}
+gen() { gen_from 2001:db8:1::fe 120 ndplat "$@"; }
 
 if ((QUICK)); then
 	N_B2B=100 N_SPOR=30 N_UC=50 N_SLOW=3

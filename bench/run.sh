@@ -67,6 +67,9 @@ for tool in ip go; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: needs $tool" >&2; exit 1; }
 done
 
+# The helpers (stop_pid, cleanup, start, stop, wait_log, gen_from, ...).
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 T0=$(date +%s)
@@ -83,72 +86,13 @@ mkdir -p "$(dirname "$RESULTS")"
 ARPGEN=$WORK/arpgen
 BIN=$WORK/proxyarp
 
-# stop_pid PID: SIGTERM, SIGKILL after 3 s.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 30; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	set +e
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	for ns in "${NAMESPACES[@]}"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	if [[ $RESULTS == "$WORK"/* ]]; then
-		cp "$RESULTS" /tmp/pxr-bench-last-results.jsonl 2>/dev/null
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'echo "bench/run.sh: failed at line $LINENO" >&2' ERR
+ME=bench/run.sh
+LAST_RESULTS=/tmp/pxr-bench-last-results.jsonl
+set_traps
 
-say() { printf '== %s\n' "$*" >&2; }
-sysctl_w() { ip netns exec "$1" sh -c 'echo "$1" > "/proc/sys/$2"' sh "$3" "$2"; }
-# start NS LOG CMD...: runs CMD in NS in the background; sets STARTED to its
-# PID (ip netns exec execs in place, so that is CMD's own PID).
-start() {
-	local ns=$1 log=$2
-	shift 2
-	ip netns exec "$ns" "$@" >"$log" 2>&1 &
-	STARTED=$!
-	PIDS+=("$STARTED")
-}
-stop() {
-	local pid=$1 p keep=()
-	stop_pid "$pid"
-	for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
-}
-# wait_log FILE REGEX SECONDS
-wait_log() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench/run.sh: timed out waiting for /$2/ in $1:" >&2
-	tail -5 "$1" >&2
-	return 1
-}
 # gen MODE FLAGS...: one arpgen measurement from the router; a failed one is
 # reported and skipped, not fatal.
-gen() {
-	if ! ip netns exec "$R" "$ARPGEN" "$@" --iface eth0 --src 192.0.2.254 >"$WORK/gen.out"; then
-		say "measurement failed: arpgen $*"
-	fi
-	cat "$WORK/gen.out" >>"$RESULTS"
-	sed 's/,"samples_us":\[[^]]*\]//' "$WORK/gen.out" >&2
-}
+gen() { gen_from 192.0.2.254 0 "$@"; }
 # cpu_ns PID: nanoseconds on CPU of all of PID's threads (schedstat).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
 # idle_cpu PID SECONDS: percent of one CPU used while nothing is sent.

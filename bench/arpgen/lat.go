@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"runtime"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const packetOutgoing = 4 // PACKET_OUTGOING
@@ -51,98 +50,40 @@ func runLat(args []string) error {
 	}
 	runtime.LockOSThread()
 
-	rxfd, err := openPacket(ifi, unix.ETH_P_ALL, filterARP(0), 4<<20)
+	rx, txfd, closeAll, err := openLatSockets(ifi, filterARP(0))
 	if err != nil {
 		return err
 	}
-	defer unix.Close(rxfd)
-	rx, err := newTSReader(rxfd)
-	if err != nil {
-		return err
-	}
-	txfd, err := openPacket(ifi, 0, nil, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(txfd)
+	defer closeAll()
 
 	frames := make([][]byte, len(targets))
 	for i, t := range targets {
 		frames[i] = buildARP(dst, ifi.HardwareAddr, arpRequest, ifi.HardwareAddr, src, nil, t)
 	}
-	buf := make([]byte, 256)
-	var wire, gen []float64
-	var sent, unanswered, sendErrs, noReqTS int
-	start := time.Now()
-	deadline := start.Add(min(*limit, maxDuration))
-	next := start
-	for i := 0; i < *n && time.Now().Before(deadline); i++ {
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-		for { // drain whatever came late
-			if _, _, _, ok, _ := rx.read(buf, 0); !ok {
-				break
-			}
-		}
-		tgt := targets[i%len(targets)]
-		tSend := time.Now()
-		next = tSend.Add(*interval)
-		if err := write(txfd, frames[i%len(targets)]); err != nil {
-			sendErrs++
-			continue
-		}
-		sent++
-		var reqTS, repTS time.Time
-		until := tSend.Add(*timeout)
-		for {
-			rem := time.Until(until)
-			if rem <= 0 {
-				break
-			}
-			m, ptype, ts, ok, err := rx.read(buf, rem)
-			if err != nil {
-				return fmt.Errorf("read: %w", err)
-			}
-			if !ok {
-				break
-			}
-			f, ok := parseARP(buf[:m])
-			if !ok {
-				continue
-			}
+	st, err := latRun{
+		rx: rx, txfd: txfd, targets: targets, frames: frames,
+		n: *n, interval: *interval, timeout: *timeout, limit: *limit,
+		classify: func(frame []byte, outgoing bool, tgt netip.Addr) int {
+			f, ok := parseARP(frame)
 			switch {
-			case ptype == packetOutgoing && f.op == arpRequest && f.tpa == tgt && f.spa == src:
-				if reqTS.IsZero() {
-					reqTS = ts
-				}
-			case ptype != packetOutgoing && f.op == arpReply && f.spa == tgt && f.tpa == src:
-				repTS = ts
+			case !ok:
+				return latOther
+			case outgoing && f.op == arpRequest && f.tpa == tgt && f.spa == src:
+				return latRequest
+			case !outgoing && f.op == arpReply && f.spa == tgt && f.tpa == src:
+				return latAnswer
 			}
-			if !repTS.IsZero() {
-				break
-			}
-		}
-		if repTS.IsZero() {
-			unanswered++
-			continue
-		}
-		gen = append(gen, float64(repTS.Sub(tSend).Nanoseconds())/1e3)
-		if reqTS.IsZero() {
-			noReqTS++
-			continue
-		}
-		wire = append(wire, float64(repTS.Sub(reqTS).Nanoseconds())/1e3)
+			return latOther
+		},
+	}.measure()
+	if err != nil {
+		return err
 	}
-	ws, gs := sorted(wire), sorted(gen)
 	out := map[string]any{
 		"kind": "lat", "responder": c.label, "case": c.cas, "mode": mode,
 		"interval_ms": float64(*interval) / 1e6, "targets": len(targets),
-		"sent": sent, "answered": len(gen), "unanswered": unanswered, "send_errors": sendErrs,
-		"no_request_ts": noReqTS,
-		"wire_p50_us":   round(pct(ws, 50), 1), "wire_p99_us": round(pct(ws, 99), 1), "wire_max_us": round(pct(ws, 100), 1),
-		"gen_p50_us": round(pct(gs, 50), 1), "gen_p99_us": round(pct(gs, 99), 1),
 	}
+	st.addTo(out, *samples)
 	if *metricsUnix != "" {
 		inside1, err := scrapeInside(*metricsUnix)
 		if err != nil {
@@ -152,13 +93,6 @@ func runLat(args []string) error {
 			out["inside_p50_us"] = round(p50, 1)
 			out["inside_p99_us"] = round(insidePercentile(inside0, inside1, 99), 1)
 		}
-	}
-	if *samples {
-		r := make([]float64, len(wire))
-		for i, w := range wire {
-			r[i] = round(w, 1)
-		}
-		out["samples_us"] = r
 	}
 	emit(out)
 	return nil

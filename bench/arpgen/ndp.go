@@ -21,7 +21,6 @@ import (
 
 	"github.com/proxyarp/proxyarp/bench/internal/labnet"
 	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -207,20 +206,11 @@ func runNDPLat(args []string) error {
 	}
 	runtime.LockOSThread()
 
-	rxfd, err := openPacket(ifi, unix.ETH_P_ALL, filterNDP(), 4<<20)
+	rx, txfd, closeAll, err := openLatSockets(ifi, filterNDP())
 	if err != nil {
 		return err
 	}
-	defer unix.Close(rxfd)
-	rx, err := newTSReader(rxfd)
-	if err != nil {
-		return err
-	}
-	txfd, err := openPacket(ifi, 0, nil, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(txfd)
+	defer closeAll()
 	// The kernel turns software timestamping on from a work queue
 	// (net_enable_timestamp): until it has, frames are stamped when read,
 	// and the first sample of a run can come out negative. Give it time.
@@ -230,98 +220,43 @@ func runNDPLat(args []string) error {
 	for i, t := range targets {
 		frames[i] = buildNS(ifi.HardwareAddr, src, t, ucast)
 	}
-	buf := make([]byte, 256)
-	var wire, gen []float64
-	var sent, unanswered, sendErrs, noReqTS, badChecksum, notSolicited int
-	start := time.Now()
-	deadline := start.Add(min(*limit, maxDuration))
-	next := start
-	for i := 0; i < *n && time.Now().Before(deadline); i++ {
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-		for j := 0; j < 10000; j++ { // drain whatever came late
-			if _, _, _, ok, _ := rx.read(buf, 0); !ok {
-				break
-			}
-		}
-		tgt := targets[i%len(targets)]
-		tSend := time.Now()
-		next = tSend.Add(*interval)
-		if err := write(txfd, frames[i%len(targets)]); err != nil {
-			sendErrs++
-			continue
-		}
-		sent++
-		var reqTS, repTS time.Time
-		until := tSend.Add(*timeout)
-		for {
-			rem := time.Until(until)
-			if rem <= 0 {
-				break
-			}
-			m, ptype, ts, ok, err := rx.read(buf, rem)
-			if err != nil {
-				return fmt.Errorf("read: %w", err)
-			}
-			if !ok {
-				break
-			}
-			f, ok := parseNDP(buf[:m])
+	var badChecksum, notSolicited int
+	st, err := latRun{
+		rx: rx, txfd: txfd, targets: targets, frames: frames,
+		n: *n, interval: *interval, timeout: *timeout, limit: *limit,
+		drainMax:        10000,
+		dropEarlyAnswer: true,
+		classify: func(frame []byte, outgoing bool, tgt netip.Addr) int {
+			f, ok := parseNDP(frame)
 			if !ok || f.tgt != tgt {
-				continue
+				return latOther
 			}
 			switch {
-			case ptype == packetOutgoing && f.typ == icmpNS && f.src == src:
-				if reqTS.IsZero() {
-					reqTS = ts
-				}
-			case ptype != packetOutgoing && f.typ == icmpNA && f.dst == src:
+			case outgoing && f.typ == icmpNS && f.src == src:
+				return latRequest
+			case !outgoing && f.typ == icmpNA && f.dst == src:
 				if !f.checksumOK {
 					badChecksum++
-					continue
+					return latOther
 				}
 				if f.flags&naFlagS == 0 {
 					notSolicited++
-					continue
+					return latOther
 				}
-				repTS = ts
+				return latAnswer
 			}
-			if !repTS.IsZero() {
-				break
-			}
-		}
-		if repTS.IsZero() {
-			unanswered++
-			continue
-		}
-		gen = append(gen, float64(repTS.Sub(tSend).Nanoseconds())/1e3)
-		if reqTS.IsZero() {
-			noReqTS++
-			continue
-		}
-		if repTS.Before(reqTS) { // a timestamp taken at read time: not a wire figure
-			noReqTS++
-			continue
-		}
-		wire = append(wire, float64(repTS.Sub(reqTS).Nanoseconds())/1e3)
+			return latOther
+		},
+	}.measure()
+	if err != nil {
+		return err
 	}
-	ws, gs := sorted(wire), sorted(gen)
 	out := map[string]any{
 		"kind": "ndplat", "proto": "ndp", "responder": *label, "case": *cas, "mode": mode,
 		"interval_ms": float64(*interval) / 1e6, "targets": len(targets),
-		"sent": sent, "answered": len(gen), "unanswered": unanswered, "send_errors": sendErrs,
-		"no_request_ts": noReqTS, "bad_checksum": badChecksum, "unsolicited_na": notSolicited,
-		"wire_p50_us": round(pct(ws, 50), 1), "wire_p99_us": round(pct(ws, 99), 1), "wire_max_us": round(pct(ws, 100), 1),
-		"gen_p50_us": round(pct(gs, 50), 1), "gen_p99_us": round(pct(gs, 99), 1),
+		"bad_checksum": badChecksum, "unsolicited_na": notSolicited,
 	}
-	if *samples {
-		r := make([]float64, len(wire))
-		for i, w := range wire {
-			r[i] = round(w, 1)
-		}
-		out["samples_us"] = r
-	}
+	st.addTo(out, *samples)
 	emit(out)
 	return nil
 }
