@@ -169,16 +169,18 @@ lat_set() {
 	gen lat --label "$name" --case ucast --target "$target" --n "$N_UC" --interval 1ms --unicast "$HOSTMAC" "${m[@]}"
 }
 # flood_set NAME [PID]: the floods; with the responder's PID also slow
-# 10/s and 100/s ones, and its CPU time per request.
+# 10/s and 100/s ones, and its CPU time per request; with METRICS (serve's
+# metrics socket) also what proxyarp's receive socket dropped.
 flood_set() {
-	local name=$1 pid=${2:-} cpu=()
-	[[ -z $pid ]] || cpu=(--responder-pid "$pid")
-	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 10 --n "$F10" --peer-ns "$H" "${cpu[@]}"
-	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 100 --n "$F100" --peer-ns "$H" "${cpu[@]}"
-	gen flood --label "$name" --target "$TARGETS" --rate 1000 --n "$F1K" --peer-ns "$H" "${cpu[@]}"
-	gen flood --label "$name" --target "$TARGETS" --rate 10000 --n "$F10K" --peer-ns "$H" "${cpu[@]}"
-	gen flood --label "$name" --target "$TARGETS" --rate 100000 --n "$F100K" --peer-ns "$H" "${cpu[@]}"
-	gen flood --label "$name" --target "$TARGETS" --rate 0 --n "$FUNP" --peer-ns "$H" "${cpu[@]}"
+	local name=$1 pid=${2:-} opt=()
+	[[ -z $pid ]] || opt=(--responder-pid "$pid")
+	[[ -z ${METRICS:-} ]] || opt+=(--metrics-unix "$METRICS")
+	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 10 --n "$F10" --peer-ns "$H" "${opt[@]}"
+	[[ -z $pid ]] || gen flood --label "$name" --target "$TARGETS" --rate 100 --n "$F100" --peer-ns "$H" "${opt[@]}"
+	gen flood --label "$name" --target "$TARGETS" --rate 1000 --n "$F1K" --peer-ns "$H" "${opt[@]}"
+	gen flood --label "$name" --target "$TARGETS" --rate 10000 --n "$F10K" --peer-ns "$H" "${opt[@]}"
+	gen flood --label "$name" --target "$TARGETS" --rate 100000 --n "$F100K" --peer-ns "$H" "${opt[@]}"
+	gen flood --label "$name" --target "$TARGETS" --rate 0 --n "$FUNP" --peer-ns "$H" "${opt[@]}"
 }
 conv_set() {
 	gen conv --label "$1" --target 192.0.2.3 --reps "$N_CONV" --route-ns "$H" --route-dev vif1.0 --route-src 192.0.2.1
@@ -218,7 +220,7 @@ run_proxyarp() {
 	wait_log "$log" '"routing table loaded"' 20
 	wait_log "$log" '"uplink attached"' 20
 	METRICS=$metrics lat_set "$label"
-	flood_set "$label" "$pid"
+	METRICS=$metrics flood_set "$label" "$pid"
 	conv_set "$label"
 	churn_set "$label" "$pid"
 	emit_idle "$label" "$(idle_cpu "$pid" "$IDLE")"

@@ -27,6 +27,7 @@ func runFlood(args []string) error {
 	peerNS := c.fs.String("peer-ns", "", "namespace of the responder's interface, to read its rx_dropped (netlink, read only)")
 	peerIf := c.fs.String("peer-iface", "eth0", "the responder's interface in --peer-ns")
 	rpid := c.fs.Int("responder-pid", 0, "the responder's PID, to report its CPU time per request (/proc/PID/stat)")
+	metrics := c.fs.String("metrics-unix", "", "serve's metrics unix socket, to report the frames its receive socket dropped (proxyarp_socket_drops_total)")
 	c.fs.Parse(args)
 	ifi, src, targets, err := c.setup(65536)
 	if err != nil {
@@ -94,6 +95,12 @@ func runFlood(args []string) error {
 		peer0, tx0 = peerDrops(), txDropped()
 		cpu0       = procCPU(*rpid)
 	)
+	var sockDrops0 float64
+	if *metrics != "" {
+		if sockDrops0, err = scrapeCounter(*metrics, socketDropsMetric); err != nil {
+			return fmt.Errorf("--metrics-unix: %w", err)
+		}
+	}
 	stats(rxfd) // reset
 	go func() {
 		runtime.LockOSThread()
@@ -187,9 +194,20 @@ func runFlood(args []string) error {
 		out["responder_cpu_ms"] = round(cpu.Seconds()*1e3, 1)
 		out["responder_cpu_us_per_req"] = round(float64(cpu.Microseconds())/float64(max(sent, 1)), 2)
 	}
+	if *metrics != "" {
+		d, err := scrapeCounter(*metrics, socketDropsMetric)
+		if err != nil {
+			return fmt.Errorf("--metrics-unix: %w", err)
+		}
+		out["responder_socket_drops"] = d - sockDrops0
+	}
 	emit(out)
 	return nil
 }
+
+// socketDropsMetric is serve's count of frames its receive sockets
+// dropped (ring or buffer full).
+const socketDropsMetric = "proxyarp_socket_drops_total"
 
 // procCPU is the CPU time of process pid (0: none): the sum over its
 // threads of the nanoseconds the scheduler ran them (/proc/PID/task/*/

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -22,9 +23,8 @@ type bucket struct {
 	count float64
 }
 
-// scrapeInside reads the reply latency histogram from serve's metrics
-// endpoint on the unix socket path.
-func scrapeInside(path string) ([]bucket, error) {
+// scrapeMetrics gets serve's /metrics from its unix socket path.
+func scrapeMetrics(path string) (io.ReadCloser, error) {
 	cl := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -34,9 +34,39 @@ func scrapeInside(path string) ([]bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", path, err)
 	}
-	defer resp.Body.Close()
+	return resp.Body, nil
+}
+
+// scrapeCounter reads the unlabelled metric name from serve's metrics
+// endpoint on the unix socket path.
+func scrapeCounter(path, name string) (float64, error) {
+	body, err := scrapeMetrics(path)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	sc := bufio.NewScanner(body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", path, err)
+	}
+	return 0, fmt.Errorf("scrape %s: no %s", path, name)
+}
+
+// scrapeInside reads the reply latency histogram from serve's metrics
+// endpoint on the unix socket path.
+func scrapeInside(path string) ([]bucket, error) {
+	body, err := scrapeMetrics(path)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
 	var bs []bucket
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, insideMetric+"{") {

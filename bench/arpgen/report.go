@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -149,9 +150,10 @@ func renderTables(recs []map[string]any, gobench string) string {
 		head: []string{"responder", "requests", "answered", "wire p50", "wire p99", "wire max", "gen p50", "inside p50 (p99)"}}
 	flood := table{title: "Throughput (arpgen flood, broadcast requests)",
 		note: "answered = replies seen at the router / requests sent. drops: gen = the generator's own receive socket " +
-			"(PACKET_STATISTICS), wire = veth tx_dropped at the router, host = rx_dropped of the host's uplink. " +
+			"(PACKET_STATISTICS), wire = veth tx_dropped at the router, host = rx_dropped of the host's uplink, " +
+			"proxyarp = what proxyarp's receive socket dropped, ring or buffer full (proxyarp_socket_drops_total; - for other responders). " +
 			"Responder CPU: time on CPU of all the responder's threads (/proc/PID/task/*/schedstat) over the flood / requests sent (userspace responders only).",
-		head: []string{"responder", "offered", "targets", "sent", "answered", "reply rate", "responder CPU per request", "send errors", "drops gen/wire/host"}}
+		head: []string{"responder", "offered", "targets", "sent", "answered", "reply rate", "responder CPU per request", "send errors", "drops gen/wire/host/proxyarp"}}
 	conv := table{title: "Convergence (arpgen conv, a request every 1 ms)",
 		note: "from just before arpgen's netlink route add / delete (in the host namespace, ~0.1 ms) to the kernel timestamp of the first reply after the add / " +
 			"the last reply after the delete; resolution 1 ms (the request interval). 0: no reply after the delete began.",
@@ -213,7 +215,7 @@ func renderTables(recs []map[string]any, gobench string) string {
 			}
 			flood.rows = append(flood.rows, []string{get(r, "responder"), offered, get(r, "targets"), get(r, "sent"),
 				fmt.Sprintf("%.1f%% (%s)", num(r, "fraction")*100, get(r, "answered")), rr, cpuPerReq(r), get(r, "send_errors"),
-				fmt.Sprintf("%s/%s/%s", get(r, "gen_rx_drops"), get(r, "wire_tx_drops"), get(r, "peer_rx_drops"))})
+				fmt.Sprintf("%s/%s/%s/%s", get(r, "gen_rx_drops"), get(r, "wire_tx_drops"), get(r, "peer_rx_drops"), cmp.Or(get(r, "responder_socket_drops"), "-"))})
 		case "conv":
 			conv.rows = append(conv.rows, []string{get(r, "responder"), get(r, "reps"),
 				fmt.Sprintf("%s ms (%s)", get(r, "add_p50_ms"), get(r, "add_max_ms")),
