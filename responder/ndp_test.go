@@ -479,27 +479,8 @@ func BenchmarkDecideNDP(b *testing.B) {
 		set.owned[netip.AddrFrom16(a)] = true
 	}
 	set.owned[guestIP6] = true
-	var as AnswerSet = set
-	in := Ingress{Name: "eth0", MAC: uplinkMAC, Type: PacketMulticast}
-	for _, bc := range []struct {
-		name   string
-		target netip.Addr
-		want   Reason
-	}{
-		{"ns-owned", guestIP6, Answer},
-		{"ns-not-owned", unroutedIP6, NotOwned},
-	} {
-		frame := ns(b, nsOpts{target: bc.target})
-		out := make([]byte, 0, MaxReplyLen)
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				d := Decide(frame, in, as, nil)
-				if d.Reason != bc.want {
-					b.Fatalf("Decide = %v, want %v", d.Reason, bc.want)
-				}
-				out = d.AppendReply(out[:0])
-			}
-		})
-	}
+	benchDecide(b, set, Ingress{Name: "eth0", MAC: uplinkMAC, Type: PacketMulticast}, []decideBench{
+		{"ns-owned", ns(b, nsOpts{target: guestIP6}), Answer},
+		{"ns-not-owned", ns(b, nsOpts{target: unroutedIP6}), NotOwned},
+	})
 }
