@@ -31,9 +31,6 @@ func runChurn(args []string) error {
 	if err := labnet.RefuseRootNamespace(); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(*routeNS, "pxr-") {
-		return fmt.Errorf("--route-ns %q: want a pxr-* namespace", *routeNS)
-	}
 	if *rate < 1 || *rate > 10000 {
 		return fmt.Errorf("--rate %d: want 1..10000", *rate)
 	}
@@ -44,20 +41,11 @@ func runChurn(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--pool: %w", err)
 	}
-	nsh, err := netns.GetFromName(*routeNS)
+	nl, link, err := routeHandle(*routeNS, *routeDev)
 	if err != nil {
-		return fmt.Errorf("--route-ns: %w", err)
-	}
-	nl, err := netlink.NewHandleAt(nsh)
-	nsh.Close()
-	if err != nil {
-		return fmt.Errorf("--route-ns: %w", err)
+		return err
 	}
 	defer nl.Close()
-	link, err := nl.LinkByName(*routeDev)
-	if err != nil {
-		return fmt.Errorf("--route-dev %s in %s: %w", *routeDev, *routeNS, err)
-	}
 	route := func(a netip.Addr) *netlink.Route {
 		return &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
 			Dst: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(32, 32)}}
@@ -100,4 +88,28 @@ func runChurn(args []string) error {
 	emit(map[string]any{"kind": "churn", "responder": *label, "changes": changes, "errors": errs,
 		"rate": *rate, "achieved_per_s": round(float64(changes)/el.Seconds(), 0), "pool": len(addrs)})
 	return nil
+}
+
+// routeHandle opens a netlink handle in namespace ns (pxr-* only: the
+// bench changes no other routing table) and looks up its link dev, for
+// --route-ns and --route-dev.
+func routeHandle(ns, dev string) (*netlink.Handle, netlink.Link, error) {
+	if !strings.HasPrefix(ns, "pxr-") {
+		return nil, nil, fmt.Errorf("--route-ns %q: want a pxr-* namespace", ns)
+	}
+	nsh, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--route-ns: %w", err)
+	}
+	nl, err := netlink.NewHandleAt(nsh)
+	nsh.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("--route-ns: %w", err)
+	}
+	link, err := nl.LinkByName(dev)
+	if err != nil {
+		nl.Close()
+		return nil, nil, fmt.Errorf("--route-dev %s in %s: %w", dev, ns, err)
+	}
+	return nl, link, nil
 }

@@ -6,12 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,24 +39,12 @@ func runConv(args []string) error {
 	if *every < 100*time.Microsecond {
 		return fmt.Errorf("--every %v: want at least 100us", *every)
 	}
-	if !strings.HasPrefix(*routeNS, "pxr-") {
-		return fmt.Errorf("--route-ns %q: want a pxr-* namespace", *routeNS)
-	}
 	tgt := targets[0]
-	nsh, err := netns.GetFromName(*routeNS)
+	nl, link, err := routeHandle(*routeNS, *routeDev)
 	if err != nil {
-		return fmt.Errorf("--route-ns: %w", err)
-	}
-	nl, err := netlink.NewHandleAt(nsh)
-	nsh.Close()
-	if err != nil {
-		return fmt.Errorf("--route-ns: %w", err)
+		return err
 	}
 	defer nl.Close()
-	link, err := nl.LinkByName(*routeDev)
-	if err != nil {
-		return fmt.Errorf("--route-dev %s in %s: %w", *routeDev, *routeNS, err)
-	}
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK, Dst: &net.IPNet{IP: tgt.AsSlice(), Mask: net.CIDRMask(32, 32)}}
 	if *routeSrc != "" {
 		s, err := netip.ParseAddr(*routeSrc)
