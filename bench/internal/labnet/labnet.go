@@ -68,43 +68,22 @@ func RefuseRootNamespace() error {
 // ParseAddrs parses "A,B-C,..." into addresses, all inside DocRanges, at
 // most max of them; "" is no address.
 func ParseAddrs(s string, max int) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := netip.ParseAddr(lo)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("bad IPv4 address %q", lo)
-		}
-		b := a
-		if isRange {
-			if b, err = netip.ParseAddr(hi); err != nil || !b.Is4() || b.Less(a) {
-				return nil, fmt.Errorf("bad range %q", part)
-			}
-		}
-		for x := a; ; x = x.Next() {
-			if !InDocRanges(x) {
-				return nil, fmt.Errorf("refusing %s: only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are allowed", x)
-			}
-			if len(out) >= max {
-				return nil, fmt.Errorf("more than %d addresses", max)
-			}
-			out = append(out, x)
-			if x == b {
-				break
-			}
-		}
-	}
-	return out, nil
+	return parseAddrs(s, max, "IPv4", netip.Addr.Is4, InDocRanges,
+		"only 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are allowed")
 }
 
 // ParseAddrs6 is ParseAddrs for IPv6: "A,B-C,..." into addresses, all
 // inside DocRange6 (2001:db8::/32), at most max of them; "" is no address.
 // IPv4, IPv4-mapped and zoned addresses are refused.
 func ParseAddrs6(s string, max int) ([]netip.Addr, error) {
+	is6 := func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() && a.Zone() == "" }
+	return parseAddrs(s, max, "IPv6", is6, InDocRange6, "only 2001:db8::/32 is allowed")
+}
+
+// parseAddrs is ParseAddrs and ParseAddrs6: addresses of the family
+// (family names it in errors) that pass allowed (refused with the reason
+// allowedMsg otherwise).
+func parseAddrs(s string, max int, family string, ofFamily, allowed func(netip.Addr) bool, allowedMsg string) ([]netip.Addr, error) {
 	var out []netip.Addr
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -113,18 +92,18 @@ func ParseAddrs6(s string, max int) ([]netip.Addr, error) {
 		}
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := netip.ParseAddr(lo)
-		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
-			return nil, fmt.Errorf("bad IPv6 address %q", lo)
+		if err != nil || !ofFamily(a) {
+			return nil, fmt.Errorf("bad %s address %q", family, lo)
 		}
 		b := a
 		if isRange {
-			if b, err = netip.ParseAddr(hi); err != nil || !b.Is6() || b.Is4In6() || b.Zone() != "" || b.Less(a) {
+			if b, err = netip.ParseAddr(hi); err != nil || !ofFamily(b) || b.Less(a) {
 				return nil, fmt.Errorf("bad range %q", part)
 			}
 		}
 		for x := a; ; x = x.Next() {
-			if !InDocRange6(x) {
-				return nil, fmt.Errorf("refusing %s: only 2001:db8::/32 is allowed", x)
+			if !allowed(x) {
+				return nil, fmt.Errorf("refusing %s: %s", x, allowedMsg)
 			}
 			if len(out) >= max {
 				return nil, fmt.Errorf("more than %d addresses", max)
