@@ -7,16 +7,12 @@ package main
 // receive timestamps of both frames on the router's interface.
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/proxyarp/proxyarp/bench/internal/labnet"
@@ -261,25 +257,11 @@ func runNDPLat(args []string) error {
 	return nil
 }
 
-// printNDPReport prints ndpTable of a results file (until renderTables
-// calls ndpTable itself, `arpgen report` leaves these rows out).
+// printNDPReport prints ndpTable of a results file (bench/ndp.sh's own
+// table; `arpgen report` renders it among the others).
 func printNDPReport(path string) error {
-	f, err := os.Open(path)
+	recs, err := readRecords(path)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var recs []map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		var r map[string]any
-		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &r) == nil {
-			recs = append(recs, r)
-		}
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 	fmt.Print(ndpTable(recs).String())

@@ -12,6 +12,27 @@ import (
 	"strings"
 )
 
+// readRecords reads a results file: one JSON object per line; other
+// lines are skipped.
+func readRecords(path string) ([]map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var recs []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		var r map[string]any
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs, sc.Err()
+}
+
 // runReport turns the driver's JSON lines (and go test -bench output) into
 // the tables of docs/BENCHMARKS.md, and prints the same tables.
 func runReport(args []string) error {
@@ -23,23 +44,9 @@ func runReport(args []string) error {
 	svgRef := fs.String("svg-ref", "", "how the markdown links the plot (default: --svg)")
 	notes := fs.String("notes", "", "markdown appended to the document (the analysis of the figures)")
 	fs.Parse(args)
-	f, err := os.Open(*in)
+	recs, err := readRecords(*in)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	var recs []map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var r map[string]any
-		if json.Unmarshal([]byte(line), &r) == nil {
-			recs = append(recs, r)
-		}
 	}
 	var gb string
 	if *gobench != "" {
