@@ -133,33 +133,21 @@ func addrOf(k uint32) netip.Addr {
 // owned /32 route or an IPv6 address with an owned /128 route. It is false
 // for an IPv4-mapped IPv6 address and the zero Addr. An IPv6 zone is
 // ignored.
-func (s *Set) Owned(addr netip.Addr) bool {
-	if addr.Is4() {
-		b := addr.As4()
-		s.mu.RLock()
-		_, ok := s.owned.v4[binary.BigEndian.Uint32(b[:])]
-		s.mu.RUnlock()
-		return ok
-	}
-	k, ok := key6(addr)
-	if !ok {
-		return false
-	}
-	s.mu.RLock()
-	_, ok = s.owned.v6[k]
-	s.mu.RUnlock()
-	return ok
-}
+func (s *Set) Owned(addr netip.Addr) bool { return s.has(&s.owned, addr) }
 
 // Local reports whether addr is an address configured on any interface of
 // the host, IPv4 or IPv6 (link-local, tentative, optimistic, deprecated and
 // dadfailed IPv6 addresses included). It is false for an IPv4-mapped IPv6
 // address. An IPv6 zone is ignored.
-func (s *Set) Local(addr netip.Addr) bool {
+func (s *Set) Local(addr netip.Addr) bool { return s.has(&s.local, addr) }
+
+// has reports whether addr is in set, one of s's (read under s.mu: replace
+// swaps their contents).
+func (s *Set) has(set *addrSet, addr netip.Addr) bool {
 	if addr.Is4() {
 		b := addr.As4()
 		s.mu.RLock()
-		_, ok := s.local.v4[binary.BigEndian.Uint32(b[:])]
+		_, ok := set.v4[binary.BigEndian.Uint32(b[:])]
 		s.mu.RUnlock()
 		return ok
 	}
@@ -168,7 +156,7 @@ func (s *Set) Local(addr netip.Addr) bool {
 		return false
 	}
 	s.mu.RLock()
-	_, ok = s.local.v6[k]
+	_, ok = set.v6[k]
 	s.mu.RUnlock()
 	return ok
 }
