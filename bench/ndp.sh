@@ -184,13 +184,23 @@ else
 fi
 
 # ---------------------------------------------------------------- proxyarp
+# source_rev: the commit the tree is at, "-dirty" when its code differs from
+# it; the results and the document a `make bench` run is rewriting do not
+# count.
+source_rev() {
+	local rev
+	rev=$(git describe --always 2>/dev/null) || { echo "?"; return; }
+	git diff --quiet HEAD -- . ':(exclude)bench/results.jsonl' ':(exclude)bench/results-gobench.txt' \
+		':(exclude)bench/latency-cdf.svg' ':(exclude)docs/BENCHMARKS.md' || rev+=-dirty
+	echo "$rev"
+}
 say "proxyarp serve --uplink eth0"
 log=$WORK/proxyarp.log
 start "$H" "$log" "$BIN" serve --uplink eth0 --log-format json --garp-count 0
 pid=$STARTED
 if wait_log "$log" '"uplink attached"' 20; then
 	sleep 0.5
-	lat_set "proxyarp serve ($(git describe --always --dirty 2>/dev/null || echo "?"))"
+	lat_set "proxyarp serve ($(source_rev))"
 else
 	say "proxyarp did not attach: $(tail -3 "$log")"
 fi
