@@ -171,47 +171,19 @@ func linkError(name string, err error) error {
 	return err
 }
 
-// Addrs implements Kernel with an RTM_GETADDR dump. A link that is gone
-// has no addresses.
+// Addrs implements Kernel with an RTM_GETADDR dump: the link's primary
+// IPv4 addresses (secondary ones are left out). A link that is gone has no
+// addresses.
 func (k *NetlinkKernel) Addrs(l Link) ([]netip.Prefix, error) {
-	req := make([]byte, unix.SizeofIfAddrmsg)
-	req[0] = unix.AF_INET
-	binary.NativeEndian.PutUint32(req[4:8], uint32(l.Index))
-	var out []netip.Prefix
-	err := k.dump(unix.RTM_GETADDR, req, func(typ uint16, m []byte) error {
-		if typ != unix.RTM_NEWADDR || len(m) < unix.SizeofIfAddrmsg || m[0] != unix.AF_INET {
-			return nil
-		}
-		if int(binary.NativeEndian.Uint32(m[4:8])) != l.Index {
-			return nil
-		}
-		bits, flags := int(m[1]), uint32(m[2])
-		var local, address netip.Addr
-		err := eachAttr(m[unix.SizeofIfAddrmsg:], func(t uint16, v []byte) {
-			switch t {
-			case unix.IFA_LOCAL:
-				local, _ = netip.AddrFromSlice(v)
-			case unix.IFA_ADDRESS:
-				address, _ = netip.AddrFromSlice(v)
-			case unix.IFA_FLAGS:
-				if len(v) == 4 {
-					flags = binary.NativeEndian.Uint32(v)
-				}
-			}
-		})
-		if err != nil || flags&unix.IFA_F_SECONDARY != 0 {
-			return err
-		}
-		if !local.IsValid() {
-			local = address
-		}
-		if local.Is4() && bits <= 32 {
-			out = append(out, netip.PrefixFrom(local, bits))
-		}
-		return nil
-	})
+	as, err := k.addrs(l, unix.AF_INET)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %s: %w", l.Name, err)
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		if a.Flags&unix.IFA_F_SECONDARY == 0 {
+			out = append(out, a.Prefix)
+		}
 	}
 	return out, nil
 }
@@ -219,12 +191,22 @@ func (k *NetlinkKernel) Addrs(l Link) ([]netip.Prefix, error) {
 // Addrs6 implements Kernel with an RTM_GETADDR dump of AF_INET6. A link
 // that is gone has no addresses.
 func (k *NetlinkKernel) Addrs6(l Link) ([]IfAddr, error) {
+	out, err := k.addrs(l, unix.AF_INET6)
+	if err != nil {
+		return nil, fmt.Errorf("list IPv6 addresses of %s: %w", l.Name, err)
+	}
+	return out, nil
+}
+
+// addrs dumps the addresses of family (AF_INET or AF_INET6) on l, with
+// their scope and flags (IFA_FLAGS when the kernel sends it).
+func (k *NetlinkKernel) addrs(l Link, family byte) ([]IfAddr, error) {
 	req := make([]byte, unix.SizeofIfAddrmsg)
-	req[0] = unix.AF_INET6
+	req[0] = family
 	binary.NativeEndian.PutUint32(req[4:8], uint32(l.Index))
 	var out []IfAddr
 	err := k.dump(unix.RTM_GETADDR, req, func(typ uint16, m []byte) error {
-		if typ != unix.RTM_NEWADDR || len(m) < unix.SizeofIfAddrmsg || m[0] != unix.AF_INET6 {
+		if typ != unix.RTM_NEWADDR || len(m) < unix.SizeofIfAddrmsg || m[0] != family {
 			return nil
 		}
 		if int(binary.NativeEndian.Uint32(m[4:8])) != l.Index {
@@ -251,16 +233,13 @@ func (k *NetlinkKernel) Addrs6(l Link) ([]IfAddr, error) {
 		if !local.IsValid() {
 			local = address
 		}
-		if local.Is6() && bits <= 128 {
+		if local.IsValid() && bits <= local.BitLen() && (family == unix.AF_INET) == local.Is4() {
 			a.Prefix = netip.PrefixFrom(local, bits)
 			out = append(out, a)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list IPv6 addresses of %s: %w", l.Name, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // AddAddr implements Kernel with RTM_NEWADDR and NLM_F_REPLACE. Like
